@@ -1,0 +1,420 @@
+package fakeopenai
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ModelID is the one model listed by GET /v1/models.
+const ModelID = "fake-model"
+
+// maxBody bounds the size of a request body.
+const maxBody = 32 << 20
+
+// Options configures a Server.
+type Options struct {
+	// APIKey, when not empty, is required on every request as
+	// "Authorization: Bearer <APIKey>"; other requests get 401.
+	APIKey string
+	// Latency is waited before every reply. The wait ends early, without a
+	// reply, when the request's context ends.
+	Latency time.Duration
+	// NoJSONSchema makes requests with a response_format of type
+	// json_schema fail with 400, like models without structured outputs.
+	NoJSONSchema bool
+	// NoJSONMode makes requests with a response_format of type json_object
+	// fail with 400, like models without JSON mode.
+	NoJSONMode bool
+}
+
+// Message is one chat message of a recorded request.
+type Message struct {
+	Role    string
+	Content string
+}
+
+// Recorded is a request as the server received it.
+type Recorded struct {
+	Method string
+	Path   string
+	// Step is StepTranslate, StepKeyPoints or "" (not a chat completion,
+	// undecodable, or not recognised).
+	Step     string
+	Model    string
+	Messages []Message
+	// ResponseFormat is response_format.type: "", "text", "json_object" or
+	// "json_schema".
+	ResponseFormat string
+	Header         http.Header
+	// Body is the raw request body.
+	Body []byte
+	// Status is the HTTP status answered; 0 when the connection was
+	// dropped or no reply was sent.
+	Status int
+}
+
+// Key returns the key of the request in Server.Paid.
+func (r Recorded) Key() string { return PaidKey(r.Model, r.Messages) }
+
+// Stats counts what the server did.
+type Stats struct {
+	// Requests counts every request received, on any path.
+	Requests int
+	// OK counts chat completion replies with status 200 that were sent in
+	// full with a well-formed body. Replies altered by Length, NonEnglish,
+	// BadKeyPoints and Refuse count; Truncate and InvalidJSON do not.
+	OK int
+	// ByStatus counts the statuses sent, whole replies or not.
+	ByStatus map[int]int
+	// Dropped counts connections closed without a reply (Fault.Drop).
+	Dropped int
+	// Canceled counts requests that got no reply because the client went
+	// away or the server closed while they waited.
+	Canceled int
+	// InFlight is the number of requests being handled.
+	InFlight int
+}
+
+// Server is an OpenAI-compatible test server. It is safe for concurrent use.
+type Server struct {
+	opts      Options
+	ts        *httptest.Server
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+
+	mu      sync.Mutex
+	rules   []*ruleState
+	reqs    []Recorded
+	stats   Stats
+	paid    map[string]int
+	seq     int
+	changed chan struct{} // closed and replaced whenever stats change
+}
+
+// New starts a Server on 127.0.0.1. Close it when done.
+func New(opts Options) *Server {
+	s := &Server{
+		opts:    opts,
+		done:    make(chan struct{}),
+		paid:    make(map[string]int),
+		changed: make(chan struct{}),
+	}
+	s.stats.ByStatus = make(map[int]int)
+	s.ts = httptest.NewServer(s)
+	return s
+}
+
+// URL returns the base URL of the API including "/v1", ready for go-openai's
+// ClientConfig.BaseURL.
+func (s *Server) URL() string { return s.ts.URL + "/v1" }
+
+// Close ends waiting and held requests without a reply, shuts the server
+// down and waits for its handlers to return.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.done) })
+	s.ts.Close()
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.statsLocked()
+}
+
+func (s *Server) statsLocked() Stats {
+	st := s.stats
+	st.ByStatus = maps.Clone(s.stats.ByStatus)
+	return st
+}
+
+// Requests returns every request received, in arrival order.
+func (s *Server) Requests() []Recorded {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Recorded, len(s.reqs))
+	for i, r := range s.reqs {
+		r.Header = r.Header.Clone()
+		r.Messages = slices.Clone(r.Messages)
+		r.Body = slices.Clone(r.Body)
+		out[i] = r
+	}
+	return out
+}
+
+// Paid returns how many successful replies (those counted in Stats.OK) were
+// sent per distinct request, keyed by PaidKey of the request's model and
+// messages. A count above 1 means the same prompt was paid for twice.
+func (s *Server) Paid() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.paid)
+}
+
+// PaidKey returns the key of a request in Server.Paid: the hex SHA-256 of
+// the concatenated message content (see Content) followed by the model.
+func PaidKey(model string, messages []Message) string {
+	sum := sha256.Sum256([]byte(Content(messages) + model))
+	return hex.EncodeToString(sum[:])
+}
+
+// Content returns the concatenated content of messages, joined with "\n".
+// Rule.Match and the request parser look at this text.
+func Content(messages []Message) string {
+	parts := make([]string, len(messages))
+	for i, m := range messages {
+		parts[i] = m.Content
+	}
+	return strings.Join(parts, "\n")
+}
+
+// InFlight returns the number of requests being handled.
+func (s *Server) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats.InFlight
+}
+
+// WaitInFlight waits until at least n requests are being handled, or ctx
+// ends.
+func (s *Server) WaitInFlight(ctx context.Context, n int) error {
+	return s.Wait(ctx, func(st Stats) bool { return st.InFlight >= n })
+}
+
+// WaitIdle waits until no request is being handled, or ctx ends. When it
+// returns nil, the counters and records of every finished request are final.
+func (s *Server) WaitIdle(ctx context.Context) error {
+	return s.Wait(ctx, func(st Stats) bool { return st.InFlight == 0 })
+}
+
+// Wait waits until cond holds for the counters, or ctx ends. cond is called
+// on every change, without the server's lock held.
+func (s *Server) Wait(ctx context.Context, cond func(Stats) bool) error {
+	for {
+		s.mu.Lock()
+		st := s.statsLocked()
+		ch := s.changed
+		s.mu.Unlock()
+		if cond(st) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("fakeopenai: wait: %w", ctx.Err())
+		}
+	}
+}
+
+// notifyLocked wakes the waiters; s.mu must be held.
+func (s *Server) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// replyKind says how a reply is written.
+type replyKind int
+
+const (
+	replyWrite    replyKind = iota // status, headers and body
+	replyDrop                      // close the connection
+	replyTruncate                  // full Content-Length, half the body, close
+)
+
+// reply is a decided answer to a request.
+type reply struct {
+	kind   replyKind
+	status int
+	header http.Header
+	body   []byte
+	ok     bool   // a chat completion that counts in Stats.OK
+	key    string // its PaidKey
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	isChat := r.URL.Path == "/v1/chat/completions" && r.Method == http.MethodPost
+	var in incoming
+	if isChat {
+		in = decodeChat(body, readErr)
+	}
+	authorized := s.opts.APIKey == "" || r.Header.Get("Authorization") == "Bearer "+s.opts.APIKey
+
+	s.mu.Lock()
+	idx := len(s.reqs)
+	s.reqs = append(s.reqs, Recorded{
+		Method:         r.Method,
+		Path:           r.URL.Path,
+		Step:           in.parsed.Step,
+		Model:          in.req.Model,
+		Messages:       in.messages,
+		ResponseFormat: in.format,
+		Header:         r.Header.Clone(),
+		Body:           body,
+	})
+	s.stats.Requests++
+	s.stats.InFlight++
+	s.seq++
+	seq := s.seq
+	var f *Fault
+	if isChat && authorized && in.err == "" {
+		for _, rule := range s.rules {
+			if rule.matches(in.content, in.parsed.Step) {
+				rule.fired++
+				fault := rule.Fault
+				f = &fault
+				break
+			}
+		}
+	}
+	s.notifyLocked()
+	s.mu.Unlock()
+
+	var rep reply
+	switch {
+	case !authorized:
+		rep = errorReply(http.StatusUnauthorized, apiError{
+			Message: "Incorrect API key provided",
+			Type:    "invalid_request_error",
+			Code:    "invalid_api_key",
+		})
+	case r.URL.Path == "/v1/chat/completions":
+		switch {
+		case r.Method != http.MethodPost:
+			rep = methodNotAllowed(r)
+		case in.err != "":
+			rep = errorReply(http.StatusBadRequest, apiError{Message: in.err, Type: "invalid_request_error"})
+		case f != nil:
+			rep = s.faultReply(f, &in, seq)
+		default:
+			rep = s.chatReply(&in, nil, seq)
+		}
+	case r.URL.Path == "/v1/models":
+		if r.Method != http.MethodGet {
+			rep = methodNotAllowed(r)
+		} else {
+			rep = modelsReply()
+		}
+	default:
+		rep = errorReply(http.StatusNotFound, apiError{
+			Message: fmt.Sprintf("Unknown request URL: %s %s.", r.Method, r.URL.Path),
+			Type:    "invalid_request_error",
+			Code:    "unknown_url",
+		})
+	}
+
+	delay := s.opts.Latency
+	var hold <-chan struct{}
+	if f != nil {
+		delay += f.Delay
+		hold = f.Hold
+	}
+	if !s.wait(r.Context(), hold, delay) {
+		dropConn(w)
+		s.finish(idx, reply{}, false, true)
+		return
+	}
+	sent := rep.write(w)
+	s.finish(idx, rep, sent, false)
+}
+
+// wait waits for hold to be closed (if not nil), then for delay. It returns
+// false if the request's context ended or the server closed first.
+func (s *Server) wait(ctx context.Context, hold <-chan struct{}, delay time.Duration) bool {
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return false
+		case <-s.done:
+			return false
+		}
+	}
+	if delay <= 0 {
+		return true
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.done:
+		return false
+	}
+}
+
+// finish records the outcome of request idx and marks it no longer in flight.
+func (s *Server) finish(idx int, rep reply, sent, canceled bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case canceled:
+		s.stats.Canceled++
+	case rep.kind == replyDrop:
+		s.stats.Dropped++
+	default:
+		s.reqs[idx].Status = rep.status
+		s.stats.ByStatus[rep.status]++
+		if rep.ok && sent {
+			s.stats.OK++
+			s.paid[rep.key]++
+		}
+	}
+	s.stats.InFlight--
+	s.notifyLocked()
+}
+
+// write sends the reply and reports whether all of it was written.
+func (rep reply) write(w http.ResponseWriter) bool {
+	switch rep.kind {
+	case replyDrop:
+		dropConn(w)
+		return false
+	case replyTruncate:
+		conn, bufrw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return false
+		}
+		defer conn.Close()
+		h := rep.header.Clone()
+		h.Set("Content-Length", strconv.Itoa(len(rep.body)))
+		fmt.Fprintf(bufrw, "HTTP/1.1 %d %s\r\n", rep.status, http.StatusText(rep.status))
+		h.Write(bufrw)
+		bufrw.WriteString("\r\n")
+		bufrw.Write(rep.body[:len(rep.body)/2])
+		bufrw.Flush()
+		return false
+	}
+	h := w.Header()
+	for k, v := range rep.header {
+		h[k] = v
+	}
+	h.Set("Content-Length", strconv.Itoa(len(rep.body)))
+	w.WriteHeader(rep.status)
+	_, err := w.Write(rep.body)
+	return err == nil
+}
+
+// dropConn closes the connection of w without a reply.
+func dropConn(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		// Not hijackable (e.g. HTTP/2): abort the response instead.
+		panic(http.ErrAbortHandler)
+	}
+	conn.Close()
+}
