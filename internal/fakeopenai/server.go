@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -36,6 +37,9 @@ type Options struct {
 	// NoJSONMode makes requests with a response_format of type json_object
 	// fail with 400, like models without JSON mode.
 	NoJSONMode bool
+	// NoRecord keeps only the counters (Stats, Paid), not every request:
+	// for benchmarks with many requests.
+	NoRecord bool
 }
 
 // Message is one chat message of a recorded request.
@@ -104,6 +108,27 @@ type Server struct {
 
 // New starts a Server on 127.0.0.1. Close it when done.
 func New(opts Options) *Server {
+	s := newServer(opts)
+	s.ts = httptest.NewServer(s)
+	return s
+}
+
+// Listen starts a Server on the given loopback address (for trying tarjama
+// by hand, see cmd/fakeopenai). Close it when done.
+func Listen(addr string, opts Options) (*Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	s := newServer(opts)
+	s.ts = httptest.NewUnstartedServer(s)
+	s.ts.Listener.Close()
+	s.ts.Listener = l
+	s.ts.Start()
+	return s, nil
+}
+
+func newServer(opts Options) *Server {
 	s := &Server{
 		opts:    opts,
 		done:    make(chan struct{}),
@@ -111,7 +136,6 @@ func New(opts Options) *Server {
 		changed: make(chan struct{}),
 	}
 	s.stats.ByStatus = make(map[int]int)
-	s.ts = httptest.NewServer(s)
 	return s
 }
 
@@ -254,7 +278,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	idx := len(s.reqs)
-	s.reqs = append(s.reqs, Recorded{
+	rec := Recorded{
 		Method:         r.Method,
 		Path:           r.URL.Path,
 		Step:           in.parsed.Step,
@@ -263,7 +287,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ResponseFormat: in.format,
 		Header:         r.Header.Clone(),
 		Body:           body,
-	})
+	}
+	if s.opts.NoRecord {
+		idx = -1
+	} else {
+		s.reqs = append(s.reqs, rec)
+	}
 	s.stats.Requests++
 	s.stats.InFlight++
 	s.seq++
@@ -367,7 +396,9 @@ func (s *Server) finish(idx int, rep reply, sent, canceled bool) {
 	case rep.kind == replyDrop:
 		s.stats.Dropped++
 	default:
-		s.reqs[idx].Status = rep.status
+		if idx >= 0 {
+			s.reqs[idx].Status = rep.status
+		}
 		s.stats.ByStatus[rep.status]++
 		if rep.ok && sent {
 			s.stats.OK++

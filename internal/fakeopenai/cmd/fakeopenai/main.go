@@ -1,0 +1,42 @@
+// Command fakeopenai serves the project's OpenAI-compatible test server on
+// a loopback address, so that tarjama can be tried without an API key:
+//
+//	go run ./internal/fakeopenai/cmd/fakeopenai -addr 127.0.0.1:8089
+//	go run ./cmd/tarjama run -i testdata/articles.csv --base-url http://127.0.0.1:8089/v1
+//
+// Its "translations" are deterministic placeholders, not English prose.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/tarjama/tarjama/internal/fakeopenai"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8089", "loopback address to listen on")
+	latency := flag.Duration("latency", 0, "delay added to every reply")
+	flag.Parse()
+	host, _, err := net.SplitHostPort(*addr)
+	if err != nil || !net.ParseIP(host).IsLoopback() {
+		fmt.Fprintf(os.Stderr, "fakeopenai: -addr %s: want a loopback address such as 127.0.0.1:8089\n", *addr)
+		os.Exit(1)
+	}
+	srv, err := fakeopenai.Listen(*addr, fakeopenai.Options{Latency: *latency})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fakeopenai: %v\n", err)
+		os.Exit(1)
+	}
+	defer srv.Close()
+	fmt.Printf("fakeopenai: serving %s (Ctrl-C to stop)\n", srv.URL())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt)
+	<-sig
+	st := srv.Stats()
+	fmt.Printf("fakeopenai: %d requests, %d ok, at %s\n", st.Requests, st.OK, time.Now().Format(time.RFC3339))
+}

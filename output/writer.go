@@ -1,0 +1,235 @@
+package output
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/tarjama/tarjama/jobs"
+)
+
+// DefaultPerm is the permission of the output files when Options.Perm is 0.
+const DefaultPerm os.FileMode = 0o644
+
+// bufferSize is the write buffer of each output file.
+const bufferSize = 64 << 10
+
+// Options configures Open.
+type Options struct {
+	// Dir is the output directory, created (0755) if missing.
+	Dir string
+	// Formats are the formats to write: any of "csv", "json", "jsonl".
+	Formats []string
+	// Excel makes results.csv Excel-friendly; see the package
+	// documentation.
+	Excel bool
+	// Columns are the carried-through column names, in input order, for
+	// results.csv.
+	Columns []string
+	// Perm is the permission of the output files; 0 means DefaultPerm.
+	Perm os.FileMode
+}
+
+// Writer writes the results to every format in Options.Formats at once,
+// through temporary files that Close renames into place. It implements
+// jobs.Sink and is safe for concurrent use.
+type Writer struct {
+	mu    sync.Mutex
+	dir   string
+	perm  os.FileMode
+	files []*outFile
+	// err is the first write error: once set, Close fails and commits
+	// nothing.
+	err  error
+	done bool
+}
+
+var _ jobs.Sink = (*Writer)(nil)
+
+// encoder is what CSVWriter, JSONWriter and JSONLWriter have in common.
+type encoder interface {
+	Write(jobs.Result) error
+	Close() error
+}
+
+// outFile is one output in the making.
+type outFile struct {
+	path    string // final path, such as dir/results.csv
+	tmp     *os.File
+	buf     *bufio.Writer
+	enc     encoder
+	renamed bool
+}
+
+// Open creates opts.Dir if needed and a temporary file in it for each
+// format, and returns a Writer that writes to them. Nothing visible changes
+// in opts.Dir until Close.
+func Open(opts Options) (_ *Writer, err error) {
+	formats, err := normalizeFormats(opts.Formats)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Dir == "" {
+		return nil, ErrNoDir
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create output directory: %w", err)
+	}
+	perm := opts.Perm.Perm()
+	if perm == 0 {
+		perm = DefaultPerm
+	}
+	w := &Writer{dir: opts.Dir, perm: perm}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, w.removeTemps())
+		}
+	}()
+	for _, format := range formats {
+		tmp, err := os.CreateTemp(opts.Dir, ".results."+format+".*.tmp")
+		if err != nil {
+			return nil, fmt.Errorf("create temporary file: %w", err)
+		}
+		f := &outFile{
+			path: filepath.Join(opts.Dir, "results."+format),
+			tmp:  tmp,
+			buf:  bufio.NewWriterSize(tmp, bufferSize),
+		}
+		w.files = append(w.files, f)
+		switch format {
+		case FormatCSV:
+			f.enc = NewCSV(f.buf, opts.Columns, opts.Excel)
+		case FormatJSON:
+			f.enc = NewJSON(f.buf)
+		case FormatJSONL:
+			f.enc = NewJSONL(f.buf)
+		}
+	}
+	return w, nil
+}
+
+// Write writes r to every format. After an error the Writer is spoiled:
+// Write and Close return that error, and Close commits nothing. Write
+// returns ErrClosed after Close or Abort.
+func (w *Writer) Write(r jobs.Result) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return ErrClosed
+	}
+	if w.err != nil {
+		return w.err
+	}
+	for _, f := range w.files {
+		if err := f.enc.Write(r); err != nil {
+			w.err = fmt.Errorf("write %s: %w", f.path, err)
+			return w.err
+		}
+	}
+	return nil
+}
+
+// Close finishes every format, flushes, fsyncs and closes its temporary
+// file, renames it over the final name and fsyncs the directory. On error
+// it removes the temporary files that are left, and the previous outputs
+// stay as they were (but see the package documentation about a rename
+// failing half-way). Close returns ErrClosed after Close or Abort.
+func (w *Writer) Close() (err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return ErrClosed
+	}
+	w.done = true
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, w.removeTemps())
+		}
+	}()
+	if w.err != nil {
+		return w.err
+	}
+	// Everything reaches the disk before the first rename.
+	for _, f := range w.files {
+		if err := f.finish(w.perm); err != nil {
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
+	}
+	for _, f := range w.files {
+		if err := os.Rename(f.tmp.Name(), f.path); err != nil {
+			return fmt.Errorf("commit %s: %w", f.path, err)
+		}
+		f.renamed = true
+	}
+	if err := syncDir(w.dir); err != nil {
+		return fmt.Errorf("sync output directory %s: %w", w.dir, err)
+	}
+	return nil
+}
+
+// Abort removes the temporary files; the previous outputs stay as they
+// were. It returns nil after Close or Abort, so that it can be deferred.
+func (w *Writer) Abort() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return nil
+	}
+	w.done = true
+	return w.removeTemps()
+}
+
+// finish ends the format and flushes, fsyncs and closes the temporary
+// file, leaving it with permission perm.
+func (f *outFile) finish(perm os.FileMode) error {
+	if err := f.enc.Close(); err != nil {
+		return err
+	}
+	if err := f.buf.Flush(); err != nil {
+		return err
+	}
+	// CreateTemp made the file 0600.
+	if err := f.tmp.Chmod(perm); err != nil {
+		return err
+	}
+	if err := f.tmp.Sync(); err != nil {
+		return err
+	}
+	return f.tmp.Close()
+}
+
+// removeTemps closes and removes the temporary files that were not renamed.
+func (w *Writer) removeTemps() error {
+	var errs []error
+	for _, f := range w.files {
+		if f.renamed {
+			continue
+		}
+		_ = f.tmp.Close() // may be closed already; the removal is what matters
+		if err := os.Remove(f.tmp.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove temporary file: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// syncDir fsyncs dir so that the renames in it survive a crash.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // directories cannot be fsynced there
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		_ = d.Close()
+		return err
+	}
+	return d.Close()
+}
