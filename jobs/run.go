@@ -1,0 +1,467 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tarjama/tarjama/prompts"
+)
+
+// Defaults for Options fields left at their zero value.
+const (
+	DefaultModel        = "gpt-4.1-mini"
+	DefaultKeyPoints    = 5
+	DefaultConcurrency  = 8
+	DefaultGrace        = 30 * time.Second
+	DefaultReplyRetries = 1
+)
+
+// Options configures one run.
+type Options struct {
+	// Path is the input file to read (standard input is spooled to a file
+	// first, see SpoolStdin); Name is how messages call it.
+	Path string
+	Name string
+	InputOptions
+
+	Model        string // model for the translation
+	SummaryModel string // model for the key points; "" = Model
+	KeyPoints    int
+	Concurrency  int
+	Prompts      *prompts.Set
+
+	// ReplyRetries is how many times a reply that fails its checks (not
+	// English, unparseable, refused) is asked for again before the row fails.
+	ReplyRetries int
+	// Grace bounds the wait for requests in flight once ctx is cancelled.
+	Grace time.Duration
+	// Abort, when closed, cancels the requests in flight at once (a second
+	// Ctrl-C).
+	Abort <-chan struct{}
+
+	// Progress, when set, is kept up to date as rows are done.
+	Progress *Progress
+
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.Name == "" {
+		o.Name = o.Path
+	}
+	if o.Model == "" {
+		o.Model = DefaultModel
+	}
+	if o.SummaryModel == "" {
+		o.SummaryModel = o.Model
+	}
+	if o.KeyPoints <= 0 {
+		o.KeyPoints = DefaultKeyPoints
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.ReplyRetries < 0 {
+		o.ReplyRetries = 0
+	}
+	if o.Grace <= 0 {
+		o.Grace = DefaultGrace
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Progress == nil {
+		o.Progress = &Progress{}
+	}
+}
+
+// Summary is the closing account of a run.
+type Summary struct {
+	Rows, OK, Skipped, Failed int
+	// Cached counts rows answered without a request of their own (the
+	// same article as an earlier row).
+	Cached int
+	// Requests counts HTTP requests sent; Retries those that repeated an
+	// earlier one.
+	Requests, Retries int
+	Usage             Usage
+	Elapsed           time.Duration
+	// Interrupted reports that the run was cancelled before every row was
+	// done; the rows not done are failed with reason "interrupted".
+	Interrupted bool
+}
+
+// ErrStopped wraps the error that stopped a run early (a rejected key,
+// exhausted quota); the outputs were still written.
+var ErrStopped = errors.New("run stopped")
+
+// Run reads the input, checks all of it before any request, then translates
+// and summarizes every article with c and writes one result per input row,
+// in input order, to the sink that openSink returns for the input's
+// carried-through columns.
+//
+// A row that fails is data: it is written with its reason and the run goes
+// on. Run returns an error only when nothing could be done (bad input, an
+// output that cannot be written) or when the run had to stop (the error
+// wraps ErrStopped; outputs are written for what was done).
+func Run(ctx context.Context, opts Options, c Completer, openSink func(columns []string) (Sink, error)) (Summary, error) {
+	opts.setDefaults()
+	start := opts.Now()
+	if opts.Prompts == nil {
+		return Summary{}, errors.New("run: no prompt templates")
+	}
+	in, err := openPath(opts.Path)
+	if err != nil {
+		return Summary{}, err
+	}
+	info, err := CheckInput(ctx, opts.Name, in, opts.InputOptions)
+	in.Close()
+	if err != nil {
+		return Summary{}, err
+	}
+	opts.Progress.total.Store(int64(info.Rows))
+	sink, err := openSink(info.Columns)
+	if err != nil {
+		return Summary{}, fmt.Errorf("open outputs: %w", err)
+	}
+	r := newRunner(ctx, opts, c, info)
+	defer r.stopWork()
+	sum, runErr := r.run(ctx, sink)
+	sum.Elapsed = opts.Now().Sub(start)
+	if runErr != nil && !errors.Is(runErr, ErrStopped) {
+		if aerr := sink.Abort(); aerr != nil {
+			opts.Logger.Error("discard unfinished outputs", "err", aerr)
+		}
+		return sum, runErr
+	}
+	if err := sink.Close(); err != nil {
+		return sum, fmt.Errorf("write outputs: %w", err)
+	}
+	return sum, runErr
+}
+
+// future is the result of one row, filled once by whoever does the row.
+type future struct {
+	art  Article
+	sha  string
+	done chan struct{}
+	res  Result
+	// copyOf is the row whose result this row repeats (same article), or 0.
+	copyOf int
+}
+
+func (f *future) set(r Result) {
+	f.res = r
+	close(f.done)
+}
+
+type runner struct {
+	opts    Options
+	c       Completer
+	info    *InputSummary
+	version string
+
+	// workCtx carries the requests; it outlives the run's ctx by at most
+	// opts.Grace, so that requests in flight can finish after Ctrl-C.
+	workCtx  context.Context
+	stopWork context.CancelFunc
+
+	mu       sync.Mutex
+	stopErr  error // first fatal error
+	requests int
+	retries  int
+}
+
+func newRunner(ctx context.Context, opts Options, c Completer, info *InputSummary) *runner {
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	r := &runner{opts: opts, c: c, info: info, workCtx: workCtx, stopWork: stopWork}
+	r.version = promptVersion(opts)
+	go func() {
+		select {
+		case <-workCtx.Done():
+			return
+		case <-ctx.Done():
+		}
+		t := time.NewTimer(opts.Grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-opts.Abort:
+		case <-workCtx.Done():
+		}
+		stopWork()
+	}()
+	return r
+}
+
+// promptVersion hashes everything that shapes a reply besides the article:
+// the templates, the models and the options.
+func promptVersion(o Options) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "templates=%s\nmodel=%s\nsummary_model=%s\nkey_points=%d\n",
+		o.Prompts.Version(), o.Model, o.SummaryModel, o.KeyPoints)
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// inputSHA256 identifies an article by its title and body.
+func inputSHA256(a Article) string {
+	h := sha256.New()
+	io.WriteString(h, a.Title)
+	h.Write([]byte{0})
+	io.WriteString(h, a.Body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// run is the pipeline: one reader feeds the dispatcher, which starts at most
+// Concurrency rows at a time and queues each row's future in input order; the
+// writer takes the futures in that order and hands the results to the sink.
+// The queue is bounded, so memory does not grow with the input.
+func (r *runner) run(ctx context.Context, sink Sink) (Summary, error) {
+	window := 16 * r.opts.Concurrency
+	if window < 64 {
+		window = 64
+	}
+	queue := make(chan *future, window)
+	slots := make(chan struct{}, r.opts.Concurrency)
+	var wg sync.WaitGroup
+
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(queue)
+		firstSHA := map[int]string{} // rows that later rows repeat
+		err := r.readAll(func(a Article) error {
+			f := &future{art: a, sha: inputSHA256(a), done: make(chan struct{})}
+			if first, ok := r.info.SameAs(a.Row); ok && firstSHA[first] == f.sha {
+				f.copyOf = first
+				close(f.done)
+			} else {
+				if r.info.Copies(a.Row) > 0 {
+					firstSHA[a.Row] = f.sha
+				}
+				r.dispatch(ctx, f, slots, &wg)
+			}
+			queue <- f // bounded: waits for the writer
+			return nil
+		})
+		readErr <- err
+	}()
+
+	sum, writeErr := r.collect(queue, sink)
+	if writeErr != nil {
+		// Stop everything: the outputs cannot be written.
+		r.stopWork()
+		for range queue {
+		}
+	}
+	wg.Wait()
+	if err := <-readErr; err != nil && writeErr == nil {
+		writeErr = err
+	}
+	r.mu.Lock()
+	sum.Requests, sum.Retries = r.requests, r.retries
+	stopErr := r.stopErr
+	r.mu.Unlock()
+	sum.Interrupted = ctx.Err() != nil && stopErr == nil
+	if writeErr != nil {
+		return sum, writeErr
+	}
+	if stopErr != nil {
+		return sum, fmt.Errorf("%w: %w", ErrStopped, stopErr)
+	}
+	return sum, nil
+}
+
+// readAll streams the input again (it was checked by CheckInput).
+func (r *runner) readAll(fn func(Article) error) error {
+	in, err := openPath(r.opts.Path)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	// The input is read to the end even after an interrupt, so that every
+	// row gets a record; reading is cheap next to the requests.
+	return ReadInput(context.Background(), r.opts.Name, in, r.opts.InputOptions, fn)
+}
+
+// dispatch fills f at once when the row needs no request (skipped, or the
+// run is stopping), and otherwise starts it when a slot is free.
+func (r *runner) dispatch(ctx context.Context, f *future, slots chan struct{}, wg *sync.WaitGroup) {
+	base := r.baseResult(f)
+	if res, skip := skipReason(f.art, base); skip {
+		f.set(res)
+		return
+	}
+	if err := r.stopping(ctx); err != nil {
+		f.set(fail(base, err.reason, err.msg))
+		return
+	}
+	select {
+	case slots <- struct{}{}:
+	case <-ctx.Done():
+		e := r.stopping(ctx)
+		f.set(fail(base, e.reason, e.msg))
+		return
+	}
+	if e := r.stopping(ctx); e != nil {
+		<-slots
+		f.set(fail(base, e.reason, e.msg))
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() { <-slots }()
+		f.set(r.process(f.art, base))
+	}()
+}
+
+type rowError struct{ reason, msg string }
+
+// stopping reports why no new row may start, or nil.
+func (r *runner) stopping(ctx context.Context) *rowError {
+	r.mu.Lock()
+	stopErr := r.stopErr
+	r.mu.Unlock()
+	if stopErr != nil {
+		var ce *CallError
+		reason := "stopped"
+		if errors.As(stopErr, &ce) {
+			reason = ce.Reason
+		}
+		return &rowError{reason, "not done: the run stopped early (" + stopErr.Error() + ")"}
+	}
+	if ctx.Err() != nil {
+		return &rowError{"interrupted", "not done: the run was interrupted before this row; run tarjama again to finish it"}
+	}
+	return nil
+}
+
+func (r *runner) baseResult(f *future) Result {
+	return Result{
+		Row:           f.art.Row,
+		ID:            f.art.ID,
+		Source:        f.art.Source,
+		InputSHA256:   f.sha,
+		PromptVersion: r.version,
+		KeyPoints:     []string{},
+	}
+}
+
+// skipReason decides the rows that are not sent at all.
+func skipReason(a Article, base Result) (Result, bool) {
+	switch {
+	case isBlank(a.Body):
+		base.Status = StatusSkipped
+		base.Error = "empty_body: the body is empty; nothing to translate"
+		return base, true
+	case !hasArabic(a.Body):
+		base.Status = StatusSkipped
+		base.Error = "not_arabic: the body has no Arabic script; it was not sent for translation"
+		return base, true
+	}
+	return base, false
+}
+
+func fail(base Result, reason, msg string) Result {
+	base.Status = StatusFailed
+	base.Error = reason + ": " + msg
+	return base
+}
+
+// held is a result that later rows repeat, kept until its last copy is
+// written.
+type held struct {
+	res  Result
+	left int
+}
+
+// collect writes the futures in input order and counts the outcomes.
+func (r *runner) collect(queue <-chan *future, sink Sink) (Summary, error) {
+	var sum Summary
+	repeated := map[int]*held{}
+	for f := range queue {
+		<-f.done
+		res := f.res
+		if f.copyOf != 0 {
+			h := repeated[f.copyOf]
+			res = h.res
+			res.Row, res.ID, res.Source = f.art.Row, f.art.ID, f.art.Source
+			res.Usage = Usage{} // paid once, by the first row
+			if h.left--; h.left == 0 {
+				delete(repeated, f.copyOf)
+			}
+			if res.Status == StatusOK {
+				sum.Cached++
+			}
+		} else if n := r.info.Copies(f.art.Row); n > 0 {
+			repeated[f.art.Row] = &held{res: res, left: n}
+		}
+		p := r.opts.Progress
+		switch res.Status {
+		case StatusOK:
+			sum.OK++
+			p.ok.Add(1)
+		case StatusSkipped:
+			sum.Skipped++
+			p.skipped.Add(1)
+		default:
+			sum.Failed++
+			p.failed.Add(1)
+		}
+		sum.Rows++
+		p.rows.Add(1)
+		sum.Usage = sum.Usage.Add(res.Usage)
+		if err := sink.Write(res); err != nil {
+			return sum, fmt.Errorf("write row %d (id %s): %w", res.Row, res.ID, err)
+		}
+	}
+	return sum, nil
+}
+
+func (r *runner) count(attempts int) {
+	r.mu.Lock()
+	r.requests += attempts
+	r.opts.Progress.requests.Add(int64(attempts))
+	if attempts > 1 {
+		r.retries += attempts - 1
+		r.opts.Progress.retries.Add(int64(attempts - 1))
+	}
+	r.mu.Unlock()
+}
+
+func (r *runner) countRetry() {
+	r.mu.Lock()
+	r.retries++
+	r.opts.Progress.retries.Add(1)
+	r.mu.Unlock()
+}
+
+func (r *runner) stop(err error) {
+	r.mu.Lock()
+	if r.stopErr == nil {
+		r.stopErr = err
+		r.opts.Logger.Error("stopping the run", "err", err)
+	}
+	r.mu.Unlock()
+}
+
+// openPath opens the input file.
+func openPath(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open input: %w", err)
+	}
+	return f, nil
+}
