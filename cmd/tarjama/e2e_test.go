@@ -1,0 +1,343 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tarjama/tarjama/internal/fakeopenai"
+)
+
+const (
+	fixtures = "../../testdata/articles.csv"
+	testKey  = "sk-test-tarjama-0123456789abcdef"
+)
+
+// sleeps records the waits between retries instead of waiting.
+type sleeps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	s.d = append(s.d, d)
+	s.mu.Unlock()
+	return ctx.Err()
+}
+
+type cliResult struct {
+	code           int
+	stdout, stderr string
+	sleeps         []time.Duration
+}
+
+// runCLI runs the tarjama command line in-process.
+func runCLI(t *testing.T, ctx context.Context, stdin string, args ...string) cliResult {
+	t.Helper()
+	var out, errb bytes.Buffer
+	sl := &sleeps{}
+	code := Main(ctx, append([]string{"tarjama"}, args...), Env{
+		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Sleep: sl.sleep,
+	})
+	return cliResult{code, out.String(), errb.String(), sl.d}
+}
+
+func newServer(t *testing.T, opts fakeopenai.Options) *fakeopenai.Server {
+	t.Helper()
+	srv := fakeopenai.New(opts)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// runArgs are the flags every end-to-end run uses.
+func runArgs(srv *fakeopenai.Server, out string, more ...string) []string {
+	return append([]string{"run", "--base-url", srv.URL(), "--api-key", testKey,
+		"--model", fakeopenai.ModelID, "-o", out, "--no-progress"}, more...)
+}
+
+// article is an input row as encoding/csv reads it, independently of the
+// code under test.
+type article struct{ id, title, body, url, published, source string }
+
+func readFixtures(t *testing.T, path string) []article {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var arts []article
+	for _, r := range recs[1:] {
+		arts = append(arts, article{r[0], r[1], r[2], r[3], r[4], r[5]})
+	}
+	return arts
+}
+
+// jsonRow is one object of results.json.
+type jsonRow struct {
+	ID          string            `json:"id"`
+	Status      string            `json:"status"`
+	Error       string            `json:"error"`
+	TitleEN     string            `json:"title_en"`
+	Translation string            `json:"translation"`
+	KeyPoints   []string          `json:"key_points"`
+	Source      map[string]string `json:"source"`
+	Model       string            `json:"model"`
+	Usage       struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+	} `json:"usage"`
+	InputSHA256   string `json:"input_sha256"`
+	PromptVersion string `json:"prompt_version"`
+}
+
+func readJSON(t *testing.T, path string) []jsonRow {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []jsonRow
+	if err := json.Unmarshal(b, &rows); err != nil {
+		t.Fatalf("results.json: %v", err)
+	}
+	return rows
+}
+
+func readJSONL(t *testing.T, path string) []jsonRow {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []jsonRow
+	for i, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		var r jsonRow
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("results.jsonl line %d: %v", i+1, err)
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+func readCSV(t *testing.T, path string) []map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("results.csv: %v", err)
+	}
+	wantHeader := []string{"id", "title_en", "translation", "key_points", "status", "error",
+		"url", "published_at", "source", "model", "prompt_tokens", "completion_tokens"}
+	if diff := cmp.Diff(wantHeader, recs[0]); diff != "" {
+		t.Fatalf("results.csv header (-want +got):\n%s", diff)
+	}
+	var rows []map[string]string
+	for _, r := range recs[1:] {
+		m := map[string]string{}
+		for i, h := range recs[0] {
+			m[h] = r[i]
+		}
+		rows = append(rows, m)
+	}
+	return rows
+}
+
+// wantOK checks one ok row of every output against what the test server
+// answers for its article.
+func wantOK(t *testing.T, i int, a article, c map[string]string, j jsonRow) {
+	t.Helper()
+	title := fakeopenai.TranslateTitle(a.title)
+	body := fakeopenai.TranslateBody(a.body)
+	points := fakeopenai.KeyPoints(title, body, 5)
+	if j.ID != a.id || j.Status != "ok" || j.Error != "" || j.TitleEN != title || j.Translation != body ||
+		!cmp.Equal(j.KeyPoints, points) || j.Model != fakeopenai.ModelID {
+		t.Errorf("results.json row %d (%s) = %+v", i+1, a.id, j)
+	}
+	wantSource := map[string]string{"url": a.url, "published_at": a.published, "source": a.source}
+	if !cmp.Equal(j.Source, wantSource) {
+		t.Errorf("results.json row %d source = %v, want %v", i+1, j.Source, wantSource)
+	}
+	if j.Usage.PromptTokens <= 0 || j.Usage.CompletionTokens <= 0 || len(j.InputSHA256) != 64 || len(j.PromptVersion) != 12 {
+		t.Errorf("results.json row %d usage/hashes = %+v %s %s", i+1, j.Usage, j.InputSHA256, j.PromptVersion)
+	}
+	want := map[string]string{
+		"id": a.id, "title_en": title, "translation": body,
+		"key_points": "• " + strings.Join(points, "\n• "), "status": "ok", "error": "",
+		"url": a.url, "published_at": a.published, "source": a.source, "model": fakeopenai.ModelID,
+		"prompt_tokens":     strconv.Itoa(j.Usage.PromptTokens),
+		"completion_tokens": strconv.Itoa(j.Usage.CompletionTokens),
+	}
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Errorf("results.csv row %d (%s) (-want +got):\n%s", i+1, a.id, diff)
+	}
+}
+
+func TestRunFixturesEndToEnd(t *testing.T) {
+	srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+	out := t.TempDir()
+	res := runCLI(t, context.Background(), "", runArgs(srv, out, "-i", fixtures, "--format", "csv,json,jsonl")...)
+	if res.code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", res.code, res.stderr)
+	}
+	arts := readFixtures(t, fixtures)
+	csvRows := readCSV(t, filepath.Join(out, "results.csv"))
+	jsonRows := readJSON(t, filepath.Join(out, "results.json"))
+	jsonlRows := readJSONL(t, filepath.Join(out, "results.jsonl"))
+	if len(arts) != 60 || len(csvRows) != 60 || len(jsonRows) != 60 {
+		t.Fatalf("%d articles, %d csv rows, %d json rows; want 60 each", len(arts), len(csvRows), len(jsonRows))
+	}
+	if diff := cmp.Diff(jsonRows, jsonlRows); diff != "" {
+		t.Errorf("results.jsonl differs from results.json (-json +jsonl):\n%s", diff)
+	}
+	var prompt, completion int
+	for i, a := range arts {
+		wantOK(t, i, a, csvRows[i], jsonRows[i])
+		prompt += jsonRows[i].Usage.PromptTokens
+		completion += jsonRows[i].Usage.CompletionTokens
+	}
+	if st := srv.Stats(); st.Requests != 120 || st.OK != 120 {
+		t.Errorf("server saw %d requests (%d ok), want 120: two per article", st.Requests, st.OK)
+	}
+	for _, want := range []string{"done: 60 rows: 60 ok, 0 skipped, 0 failed, 0 cached",
+		"requests 120 (0 retries)", fmt.Sprintf("tokens %d prompt + %d completion", prompt, completion)} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("summary lacks %q:\n%s", want, res.stderr)
+		}
+	}
+	// A rerun writes the same files.
+	first, _ := os.ReadFile(filepath.Join(out, "results.json"))
+	if res := runCLI(t, context.Background(), "", runArgs(srv, out, "-i", fixtures, "--format", "csv,json,jsonl")...); res.code != 0 {
+		t.Fatalf("rerun: exit %d", res.code)
+	}
+	second, _ := os.ReadFile(filepath.Join(out, "results.json"))
+	if !bytes.Equal(first, second) {
+		t.Error("a rerun over the same input wrote a different results.json")
+	}
+}
+
+func TestRunFaults(t *testing.T) {
+	arts := readFixtures(t, fixtures)[:5]
+	third := arts[2]
+	tr := fakeopenai.Rule{Match: third.title, Step: fakeopenai.StepTranslate}
+	kp := fakeopenai.Rule{Match: fakeopenai.TranslateTitle(third.title), Step: fakeopenai.StepKeyPoints}
+	with := func(r fakeopenai.Rule, times int, f fakeopenai.Fault) fakeopenai.Rule {
+		r.Times, r.Fault = times, f
+		return r
+	}
+	tests := []struct {
+		name     string
+		opts     fakeopenai.Options
+		rules    []fakeopenai.Rule
+		args     []string
+		code     int
+		third    string // the third row's error prefix; "" = ok
+		requests int    // requests the server saw
+		sleeps   []time.Duration
+	}{
+		{name: "429 with retry-after-ms is retried",
+			rules: []fakeopenai.Rule{with(tr, 2, fakeopenai.Fault{Status: 429, RetryAfterMS: "1500"})},
+			code:  0, requests: 12, sleeps: []time.Duration{1500 * time.Millisecond, 1500 * time.Millisecond}},
+		{name: "429 with Retry-After seconds is honoured",
+			rules: []fakeopenai.Rule{with(tr, 1, fakeopenai.Fault{Status: 429, RetryAfter: "7"})},
+			code:  0, requests: 11, sleeps: []time.Duration{7 * time.Second}},
+		{name: "500 and 503 are retried",
+			rules: []fakeopenai.Rule{with(tr, 1, fakeopenai.Fault{Status: 500}), with(kp, 1, fakeopenai.Fault{Status: 503})},
+			code:  0, requests: 12},
+		{name: "HTML 502 from a proxy is retried",
+			rules: []fakeopenai.Rule{with(tr, 1, fakeopenai.Fault{Status: 502, HTMLBody: true})},
+			code:  0, requests: 11},
+		{name: "dropped connection is retried",
+			rules: []fakeopenai.Rule{with(tr, 1, fakeopenai.Fault{Drop: true})},
+			code:  0, requests: 11},
+		{name: "truncated and malformed replies are retried",
+			rules: []fakeopenai.Rule{with(tr, 1, fakeopenai.Fault{Truncate: true}), with(kp, 1, fakeopenai.Fault{InvalidJSON: true})},
+			code:  0, requests: 12},
+		{name: "503 past --max-retries fails the row",
+			rules: []fakeopenai.Rule{with(tr, 0, fakeopenai.Fault{Status: 503})},
+			args:  []string{"--max-retries", "2"}, code: 2, third: "http_503: ", requests: 8 + 3},
+		{name: "400 fails the row without retry",
+			rules: []fakeopenai.Rule{with(tr, 0, fakeopenai.Fault{Status: 400, Message: "bad article"})},
+			code:  2, third: "http_400: translate request: HTTP 400: bad article", requests: 9},
+		{name: "404 fails the row without retry",
+			rules: []fakeopenai.Rule{with(kp, 0, fakeopenai.Fault{Status: 404, Message: "The model does not exist"})},
+			code:  2, third: "http_404: key_points request", requests: 10},
+		{name: "non-English once is asked again",
+			rules: []fakeopenai.Rule{with(tr, 1, fakeopenai.Fault{NonEnglish: true})},
+			code:  0, requests: 11},
+		{name: "non-English twice fails the row",
+			rules: []fakeopenai.Rule{with(tr, 2, fakeopenai.Fault{NonEnglish: true})},
+			code:  2, third: "not_english: ", requests: 10},
+		{name: "key points not JSON twice",
+			rules: []fakeopenai.Rule{with(kp, 2, fakeopenai.Fault{BadKeyPoints: true})},
+			code:  2, third: "invalid_summary: ", requests: 11},
+		{name: "finish_reason length",
+			rules: []fakeopenai.Rule{with(tr, 1, fakeopenai.Fault{Length: true})},
+			code:  2, third: "truncated: ", requests: 9},
+		{name: "content filter twice",
+			rules: []fakeopenai.Rule{with(tr, 2, fakeopenai.Fault{Refuse: true})},
+			code:  2, third: "refused: ", requests: 10},
+		{name: "no structured outputs: JSON mode",
+			opts: fakeopenai.Options{NoJSONSchema: true}, args: []string{"--concurrency", "1"}, code: 0, requests: 11},
+		{name: "neither structured outputs nor JSON mode: plain replies",
+			opts: fakeopenai.Options{NoJSONSchema: true, NoJSONMode: true}, args: []string{"--concurrency", "1"}, code: 0, requests: 12},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.APIKey = testKey
+			srv := newServer(t, tt.opts)
+			srv.Script(tt.rules...)
+			out := t.TempDir()
+			res := runCLI(t, context.Background(), "", runArgs(srv, out, append([]string{"-i", fixtures, "--limit", "5", "--concurrency", "2"}, tt.args...)...)...)
+			if res.code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", res.code, tt.code, res.stderr)
+			}
+			srv.Verify(t)
+			rows := readJSON(t, filepath.Join(out, "results.json"))
+			csvRows := readCSV(t, filepath.Join(out, "results.csv"))
+			if len(rows) != 5 || len(csvRows) != 5 {
+				t.Fatalf("%d json rows, %d csv rows, want 5", len(rows), len(csvRows))
+			}
+			for i, a := range arts {
+				if i == 2 && tt.third != "" {
+					r := rows[2]
+					if r.Status != "failed" || !strings.HasPrefix(r.Error, tt.third) || r.Translation != "" {
+						t.Errorf("row 3 = %s %q, want failed %q...", r.Status, r.Error, tt.third)
+					}
+					if csvRows[2]["error"] != r.Error || csvRows[2]["status"] != "failed" {
+						t.Errorf("results.csv row 3 = %s %q", csvRows[2]["status"], csvRows[2]["error"])
+					}
+					continue
+				}
+				wantOK(t, i, a, csvRows[i], rows[i])
+			}
+			if got := srv.Stats().Requests; got != tt.requests {
+				t.Errorf("server saw %d requests, want %d", got, tt.requests)
+			}
+			if tt.sleeps != nil && !cmp.Equal(res.sleeps, tt.sleeps) {
+				t.Errorf("waits between retries = %v, want %v (the server's)", res.sleeps, tt.sleeps)
+			}
+		})
+	}
+}

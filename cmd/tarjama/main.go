@@ -1,0 +1,52 @@
+// Command tarjama translates a CSV of Arabic news articles into English
+// translations and key-point summaries through an OpenAI-compatible chat
+// API, and writes results.csv and results.json.
+//
+// This package only wires flags, environment, signals and exit codes to the
+// packages that do the work (jobs, prompts, output, internal/llm).
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, cancel := context.WithCancel(context.Background())
+	abort := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs // first: stop starting new work, let requests in flight finish
+		cancel()
+		<-sigs // second: cancel those too
+		close(abort)
+	}()
+	os.Exit(Main(ctx, os.Args, Env{
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+		Abort:  abort,
+	}))
+}
+
+// Env is what a command may touch of the process: tests give buffers.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Abort is closed on a second interrupt.
+	Abort <-chan struct{}
+	// Sleep, when set, replaces the waits between retries (tests).
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Main runs the command line args and returns the exit status.
+func Main(ctx context.Context, args []string, env Env) int {
+	app := newApp(&env)
+	err := app.RunContext(ctx, args)
+	return exitCode(err, env.Stderr)
+}

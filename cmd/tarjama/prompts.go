@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tarjama/tarjama/jobs"
+	"github.com/tarjama/tarjama/prompts"
+)
+
+func promptsCommand(env *Env) *cli.Command {
+	dirFlag := &cli.StringFlag{Name: "prompts", Usage: "`DIR` of templates that override the embedded ones, file by file"}
+	return &cli.Command{
+		Name:  "prompts",
+		Usage: "list, show and render the prompt templates",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "list",
+				Usage: "list the templates and where each comes from",
+				Flags: []cli.Flag{dirFlag},
+				Action: func(c *cli.Context) error {
+					return promptsList(c.String("prompts"), env)
+				},
+			},
+			{
+				Name:      "show",
+				Usage:     "print a template's source",
+				ArgsUsage: "NAME",
+				Flags:     []cli.Flag{dirFlag},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return &usageError{"prompts show: want one template name", "tarjama prompts show translate"}
+					}
+					return promptsShow(c.String("prompts"), c.Args().First(), env)
+				},
+			},
+			{
+				Name:      "render",
+				Usage:     "print exactly the messages that would be sent for one row",
+				ArgsUsage: "NAME",
+				Flags: []cli.Flag{
+					dirFlag,
+					&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "CSV `FILE` to take the row from"},
+					&cli.IntFlag{Name: "row", Value: 1, Usage: "1-based data row `N` (the header is not counted)"},
+					&cli.StringFlag{Name: "id-column", Value: "id", Usage: "input `COLUMN` holding the id"},
+					&cli.StringFlag{Name: "title-column", Value: "title", Usage: "input `COLUMN` holding the title"},
+					&cli.StringFlag{Name: "body-column", Value: "body", Usage: "input `COLUMN` holding the body"},
+					&cli.IntFlag{Name: "key-points", Value: jobs.DefaultKeyPoints, Usage: "how many key points (`N`)"},
+					&cli.StringFlag{Name: "translation", Usage: "English `TEXT` to use as the translation when rendering key_points (default: a placeholder)"},
+				},
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return &usageError{"prompts render: want one template name", "tarjama prompts render translate --input articles.csv --row 1"}
+					}
+					in := jobs.InputOptions{}
+					if c.IsSet("id-column") {
+						in.IDColumn = c.String("id-column")
+					}
+					if c.IsSet("title-column") {
+						in.TitleColumn = c.String("title-column")
+					}
+					if c.IsSet("body-column") {
+						in.BodyColumn = c.String("body-column")
+					}
+					return promptsRender(c.Context, renderOptions{
+						Dir: c.String("prompts"), Name: c.Args().First(), Input: c.String("input"),
+						Row: c.Int("row"), InputOptions: in, KeyPoints: c.Int("key-points"),
+						Translation: c.String("translation"),
+					}, env)
+				},
+			},
+		},
+	}
+}
+
+func promptsList(dir string, env *Env) error {
+	set, err := prompts.Load(dir)
+	if err != nil {
+		return err
+	}
+	for _, name := range set.Names() {
+		_, origin, err := set.Source(name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%-12s %s\n", name, origin)
+	}
+	fmt.Fprintf(env.Stdout, "version      %s\n", set.Version())
+	return nil
+}
+
+func promptsShow(dir, name string, env *Env) error {
+	set, err := prompts.Load(dir)
+	if err != nil {
+		return err
+	}
+	text, _, err := set.Source(name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(env.Stdout, text)
+	return nil
+}
+
+type renderOptions struct {
+	Dir, Name, Input string
+	Row              int
+	jobs.InputOptions
+	KeyPoints   int
+	Translation string
+}
+
+// errRowFound stops reading the input once the wanted row is seen.
+var errRowFound = errors.New("row found")
+
+func promptsRender(ctx context.Context, o renderOptions, env *Env) error {
+	if o.Input == "" {
+		return &usageError{"prompts render: no input", "tarjama prompts render translate --input articles.csv --row 1"}
+	}
+	set, err := prompts.Load(o.Dir)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(o.Input)
+	if err != nil {
+		return fmt.Errorf("open input: %w", err)
+	}
+	defer f.Close()
+	var art *jobs.Article
+	err = jobs.ReadInput(ctx, o.Input, f, o.InputOptions, func(a jobs.Article) error {
+		if a.Row == o.Row {
+			art = &a
+			return errRowFound
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errRowFound) {
+		return err
+	}
+	if art == nil {
+		return &usageError{fmt.Sprintf("%s has no data row %d", o.Input, o.Row), "--row 1 is the first row after the header"}
+	}
+	var msgs []prompts.Message
+	switch o.Name {
+	case "translate":
+		msgs, err = set.Translate(prompts.TranslateInput{Title: art.Title, Body: art.Body})
+	case "key_points":
+		tr := o.Translation
+		if tr == "" {
+			tr = fmt.Sprintf("(the English translation of row %d, id %s, goes here)", art.Row, art.ID)
+		}
+		msgs, err = set.KeyPoints(prompts.KeyPointsInput{Title: "(the English title)", Translation: tr, Count: o.KeyPoints})
+	default:
+		_, _, err = set.Source(o.Name)
+	}
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		fmt.Fprintf(env.Stdout, "=== %s ===\n%s\n", m.Role, m.Content)
+	}
+	return nil
+}

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+
+	"github.com/tarjama/tarjama/internal/llm"
+	"github.com/tarjama/tarjama/jobs"
+	"github.com/tarjama/tarjama/output"
+	"github.com/tarjama/tarjama/prompts"
+)
+
+func runFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "YAML `FILE` that may set any flag (by its long name); tarjama.yaml in the working directory is read when present"},
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "CSV `FILE` with a header row; - reads standard input (required)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "out", Usage: "`DIR` for results.csv, results.json and results.jsonl"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "format", Value: "csv,json", Usage: "output formats, any of `csv,json,jsonl`"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "base-url", EnvVars: []string{"OPENAI_BASE_URL"}, Usage: "OpenAI-compatible endpoint `URL` (default OpenAI's, https://api.openai.com/v1)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "api-key", EnvVars: []string{"OPENAI_API_KEY"}, Usage: "API `KEY`; never printed, logged or written; may be empty for a local server"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "api-version", EnvVars: []string{"OPENAI_API_VERSION"}, Usage: "Azure OpenAI api-version (`VERSION`); used only for an Azure base URL (default " + llm.DefaultAzureAPIVersion + ")"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "model", EnvVars: []string{"TARJAMA_MODEL"}, Value: jobs.DefaultModel, Usage: "chat `MODEL` for the translation (and the key points unless --summary-model)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "summary-model", EnvVars: []string{"TARJAMA_SUMMARY_MODEL"}, Usage: "chat `MODEL` for the key points (default: --model)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "id-column", Value: "id", Usage: "input `COLUMN` holding the id (rows without one get their row number)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "title-column", Value: "title", Usage: "input `COLUMN` holding the title"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "body-column", Value: "body", Usage: "input `COLUMN` holding the body"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "concurrency", Value: jobs.DefaultConcurrency, Usage: "requests in flight at most (`N`)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-retries", Value: llm.DefaultMaxRetries, Usage: "retries of a request after a 429, 5xx, timeout or dropped connection (`N`)"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "request-timeout", Value: llm.DefaultRequestTimeout, Usage: "time one HTTP request may take (`D`)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "prompts", Usage: "`DIR` of templates (translate.tmpl, key_points.tmpl) that override the embedded ones, file by file"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "key-points", Value: jobs.DefaultKeyPoints, Usage: "how many key points per article (`N`)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "excel", Usage: "write a byte-order mark and cut cells at Excel's 32,767-character limit in results.csv"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "limit", Usage: "process only the first `N` rows (0: all)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on standard error, `text` or json"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log `LEVEL`: debug, info, warn, error"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors and the summary"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "no-progress", Usage: "no progress lines"}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "progress-interval", Value: 30 * time.Second, Usage: "time between progress lines (`D`)"}),
+	}
+}
+
+// runOptions is everything the run command was told.
+type runOptions struct {
+	Input, Output, Formats      string
+	BaseURL, APIKey, APIVersion string
+	Model, SummaryModel         string
+	IDColumn, TitleColumn       string
+	BodyColumn                  string
+	Concurrency, MaxRetries     int
+	RequestTimeout              time.Duration
+	PromptsDir                  string
+	KeyPoints, Limit            int
+	Excel                       bool
+	LogFormat, LogLevel         string
+	Quiet, NoProgress           bool
+	ProgressInterval            time.Duration
+	idColumnSet, titleColumnSet bool
+	bodyColumnSet               bool
+}
+
+func runOptionsFrom(c *cli.Context) runOptions {
+	return runOptions{
+		Input: c.String("input"), Output: c.String("output"), Formats: c.String("format"),
+		BaseURL: c.String("base-url"), APIKey: c.String("api-key"), APIVersion: c.String("api-version"),
+		Model: c.String("model"), SummaryModel: c.String("summary-model"),
+		IDColumn: c.String("id-column"), TitleColumn: c.String("title-column"), BodyColumn: c.String("body-column"),
+		idColumnSet: c.IsSet("id-column"), titleColumnSet: c.IsSet("title-column"), bodyColumnSet: c.IsSet("body-column"),
+		Concurrency: c.Int("concurrency"), MaxRetries: c.Int("max-retries"),
+		RequestTimeout: c.Duration("request-timeout"),
+		PromptsDir:     c.String("prompts"),
+		KeyPoints:      c.Int("key-points"), Limit: c.Int("limit"),
+		Excel:     c.Bool("excel"),
+		LogFormat: c.String("log-format"), LogLevel: c.String("log-level"),
+		Quiet: c.Bool("quiet"), NoProgress: c.Bool("no-progress"),
+		ProgressInterval: c.Duration("progress-interval"),
+	}
+}
+
+// usageError is a mistake in the command line, with what to do about it.
+type usageError struct{ msg, hint string }
+
+func (e *usageError) Error() string { return e.msg }
+func (e *usageError) Hint() string  { return e.hint }
+
+func (o runOptions) validate() error {
+	switch {
+	case o.Input == "":
+		return &usageError{"no input", "tarjama run -i articles.csv (or -i - to read standard input)"}
+	case o.Concurrency < 1:
+		return &usageError{fmt.Sprintf("--concurrency %d: must be at least 1", o.Concurrency), "--concurrency 8"}
+	case o.MaxRetries < 0:
+		return &usageError{fmt.Sprintf("--max-retries %d: must be 0 or more", o.MaxRetries), "--max-retries 6"}
+	case o.RequestTimeout <= 0:
+		return &usageError{fmt.Sprintf("--request-timeout %s: must be positive", o.RequestTimeout), "--request-timeout 2m"}
+	case o.KeyPoints < 1 || o.KeyPoints > 20:
+		return &usageError{fmt.Sprintf("--key-points %d: must be between 1 and 20", o.KeyPoints), "--key-points 5"}
+	case o.Limit < 0:
+		return &usageError{fmt.Sprintf("--limit %d: must be 0 (all) or more", o.Limit), "--limit 100"}
+	case o.Model == "":
+		return &usageError{"--model is empty", "--model gpt-4.1-mini, or set TARJAMA_MODEL"}
+	}
+	return nil
+}
+
+// newLogger builds the one logger of the process, on standard error.
+func newLogger(w io.Writer, format, level string, quiet bool) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, &usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", level), "--log-level info"}
+	}
+	if quiet {
+		lv = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, &usageError{fmt.Sprintf("--log-format %q: want text or json", format), "--log-format json"}
+}
+
+// runCommand is `tarjama run`.
+func runCommand(ctx context.Context, o runOptions, env *Env) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	log, err := newLogger(env.Stderr, o.LogFormat, o.LogLevel, o.Quiet)
+	if err != nil {
+		return err
+	}
+	formats, err := output.ParseFormats(o.Formats)
+	if err != nil {
+		return &usageError{fmt.Sprintf("--format: %v", err), "--format csv,json,jsonl"}
+	}
+	set, err := prompts.Load(o.PromptsDir)
+	if err != nil {
+		return fmt.Errorf("load prompts: %w", err)
+	}
+	client, err := llm.New(llm.Config{
+		BaseURL:        o.BaseURL,
+		APIKey:         o.APIKey,
+		APIVersion:     o.APIVersion,
+		Model:          o.Model,
+		RequestTimeout: o.RequestTimeout,
+		MaxRetries:     o.MaxRetries,
+		Logger:         log,
+		Sleep:          env.Sleep,
+	})
+	if err != nil {
+		return err
+	}
+
+	path, name := o.Input, o.Input
+	if o.Input == "-" {
+		p, cleanup, err := jobs.SpoolStdin(env.Stdin, "")
+		if err != nil {
+			return fmt.Errorf("read standard input: %w", err)
+		}
+		defer cleanup()
+		path, name = p, "standard input"
+	}
+	in := jobs.InputOptions{Limit: o.Limit}
+	if o.idColumnSet {
+		in.IDColumn = o.IDColumn
+	}
+	if o.titleColumnSet {
+		in.TitleColumn = o.TitleColumn
+	}
+	if o.bodyColumnSet {
+		in.BodyColumn = o.BodyColumn
+	}
+	progress := &jobs.Progress{}
+	opts := jobs.Options{
+		Path: path, Name: name, InputOptions: in,
+		Model: o.Model, SummaryModel: o.SummaryModel,
+		KeyPoints: o.KeyPoints, Concurrency: o.Concurrency,
+		Prompts:      set,
+		ReplyRetries: jobs.DefaultReplyRetries,
+		Abort:        env.Abort,
+		Logger:       log,
+		Progress:     progress,
+	}
+	if !o.NoProgress && !o.Quiet {
+		stop := reportProgress(ctx, log, progress, o.ProgressInterval)
+		defer stop()
+	}
+	sum, err := jobs.Run(ctx, opts, client, func(columns []string) (jobs.Sink, error) {
+		return output.Open(output.Options{Dir: o.Output, Formats: formats, Excel: o.Excel, Columns: columns})
+	})
+	if err != nil && !errors.Is(err, jobs.ErrStopped) {
+		return err
+	}
+	fmt.Fprint(env.Stderr, sum.Report(o.Model, o.Output))
+	switch {
+	case err != nil:
+		fmt.Fprintf(env.Stderr, "tarjama: %v\n", err)
+		return exitStatus(exitFatal)
+	case sum.Interrupted:
+		return exitStatus(exitInterrupted)
+	case sum.Failed > 0:
+		return exitStatus(exitRowsFailed)
+	}
+	return nil
+}
+
+// reportProgress logs a progress line every interval until stopped.
+func reportProgress(ctx context.Context, log *slog.Logger, p *jobs.Progress, every time.Duration) (stop func()) {
+	if every <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	t := time.NewTicker(every)
+	go func() {
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				s := p.Snapshot()
+				log.Info("progress", "done", s.Rows, "total", s.Total, "ok", s.OK, "failed", s.Failed,
+					"skipped", s.Skipped, "requests", s.Requests, "retries", s.Retries)
+			}
+		}
+	}()
+	return func() { close(done) }
+}

@@ -1,0 +1,11 @@
+// Package llm is tarjama's client for OpenAI-compatible chat APIs (OpenAI,
+// Azure OpenAI, OpenRouter, Groq, Ollama, vLLM, llama.cpp).
+//
+// Client implements jobs.Completer on top of go-openai, which is imported by
+// this package only. It adds what go-openai lacks: an HTTP client with
+// timeouts, retries with backoff and jitter that honour Retry-After, a
+// classification of failures into *jobs.CallError, and fall-backs for servers
+// that reject structured outputs, max_tokens or temperature.
+//
+// The API key is never logged, and is scrubbed from every error message.
+package llm
