@@ -69,6 +69,7 @@ func ask[T any](r *runner, req Request, render func() ([]prompts.Message, error)
 			return zero, r.callFailed(req, err)
 		}
 		r.count(reply.Attempts)
+		r.reached.Store(true)
 		res.Usage = res.Usage.Add(reply.Usage)
 		if res.Model == "" {
 			res.Model = reply.Model
@@ -101,6 +102,10 @@ func (r *runner) callFailed(req Request, err error) *rowError {
 		r.count(ce.Attempts)
 		if ce.Fatal {
 			r.stop(ce)
+		} else if ce.Reason == "connection" && !r.reached.Load() {
+			// No reply has come yet and the endpoint cannot be reached:
+			// no other request will do better.
+			r.stop(fmt.Errorf("cannot reach the API endpoint: %w", ce))
 		}
 		return &rowError{ce.Reason, fmt.Sprintf("%s request: %s", req.Step, callMessage(ce))}
 	}

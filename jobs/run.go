@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tarjama/tarjama/prompts"
@@ -101,6 +102,8 @@ type Summary struct {
 	// Interrupted reports that the run was cancelled before every row was
 	// done; the rows not done are failed with reason "interrupted".
 	Interrupted bool
+	// Written reports that the outputs were replaced by this run's.
+	Written bool
 }
 
 // ErrStopped wraps the error that stopped a run early (a rejected key,
@@ -140,7 +143,9 @@ func Run(ctx context.Context, opts Options, c Completer, openSink func(columns [
 	defer r.stopWork()
 	sum, runErr := r.run(ctx, sink)
 	sum.Elapsed = opts.Now().Sub(start)
-	if runErr != nil && !errors.Is(runErr, ErrStopped) {
+	// A run that stopped before any reply came did nothing worth keeping:
+	// the previous outputs stay as they were.
+	if runErr != nil && (!errors.Is(runErr, ErrStopped) || !r.reached.Load()) {
 		if aerr := sink.Abort(); aerr != nil {
 			opts.Logger.Error("discard unfinished outputs", "err", aerr)
 		}
@@ -149,6 +154,7 @@ func Run(ctx context.Context, opts Options, c Completer, openSink func(columns [
 	if err := sink.Close(); err != nil {
 		return sum, fmt.Errorf("write outputs: %w", err)
 	}
+	sum.Written = true
 	return sum, runErr
 }
 
@@ -177,6 +183,10 @@ type runner struct {
 	// opts.Grace, so that requests in flight can finish after Ctrl-C.
 	workCtx  context.Context
 	stopWork context.CancelFunc
+
+	// reached is set by the first reply: from then on, a connection error
+	// fails its row instead of stopping the run.
+	reached atomic.Bool
 
 	mu       sync.Mutex
 	stopErr  error // first fatal error

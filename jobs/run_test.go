@@ -374,3 +374,55 @@ func TestRunBadInputMakesNoRequest(t *testing.T) {
 		t.Error("outputs opened for a bad input")
 	}
 }
+
+func TestRunStopBeforeAnyReplyKeepsPreviousOutputs(t *testing.T) {
+	tests := []struct {
+		name string
+		err  *CallError
+	}{
+		{"rejected key", &CallError{Reason: "http_401", Status: 401, Message: "key rejected", Fatal: true, Attempts: 1}},
+		{"no endpoint", &CallError{Reason: "connection", Message: "dial tcp 127.0.0.1:1: connection refused", Retryable: true, Attempts: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int64
+			c := completerFunc(func(ctx context.Context, req Request) (Reply, error) {
+				calls.Add(1)
+				return Reply{}, tt.err
+			})
+			opts := testOptions(t, writeCSV(t, "id,body\n1,"+ar+"\n2,"+ar+" 2\n3,"+ar+" 3\n"))
+			opts.Concurrency = 1
+			sum, sink, err := runWith(t, context.Background(), opts, c)
+			if !errors.Is(err, ErrStopped) || !strings.Contains(err.Error(), tt.err.Message) {
+				t.Fatalf("err = %v, want ErrStopped naming %q", err, tt.err.Message)
+			}
+			if !sink.aborted || sink.closed || sum.Written {
+				t.Errorf("aborted=%v closed=%v written=%v: want the previous outputs kept", sink.aborted, sink.closed, sum.Written)
+			}
+			if calls.Load() != 1 {
+				t.Errorf("%d requests, want 1: nothing after the stop", calls.Load())
+			}
+		})
+	}
+}
+
+func TestRunConnectionErrorAfterAReplyFailsTheRowOnly(t *testing.T) {
+	c := completerFunc(func(ctx context.Context, req Request) (Reply, error) {
+		if req.ArticleID == "2" {
+			return Reply{}, &CallError{Reason: "connection", Message: "connection reset", Retryable: true, Attempts: 7}
+		}
+		return goodReply(req), nil
+	})
+	opts := testOptions(t, writeCSV(t, "id,body\n1,"+ar+"\n2,"+ar+" 2\n3,"+ar+" 3\n"))
+	opts.Concurrency = 1
+	sum, sink, err := runWith(t, context.Background(), opts, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.OK != 2 || sum.Failed != 1 || !strings.HasPrefix(sink.rows[1].Error, "connection: ") || !sink.closed {
+		t.Errorf("summary %+v, row 2 %q", sum, sink.rows[1].Error)
+	}
+	if sum.Requests != 4+7 || sum.Retries != 6 {
+		t.Errorf("requests=%d retries=%d, want 11 and 6", sum.Requests, sum.Retries)
+	}
+}

@@ -66,6 +66,10 @@ func (s Summary) Report(model, outDir string) string {
 	}
 	fmt.Fprintf(&b, "  requests %d (%d retries), tokens %d prompt + %d completion, estimated cost %s, time %s\n",
 		s.Requests, s.Retries, s.Usage.PromptTokens, s.Usage.CompletionTokens, cost, s.Elapsed.Round(time.Millisecond))
-	fmt.Fprintf(&b, "  outputs in %s\n", outDir)
+	if s.Written {
+		fmt.Fprintf(&b, "  outputs in %s\n", outDir)
+	} else {
+		fmt.Fprintf(&b, "  outputs not written: the previous ones in %s are kept\n", outDir)
+	}
 	return b.String()
 }

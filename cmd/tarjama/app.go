@@ -17,8 +17,8 @@ var version = "dev"
 const exitCodesHelp = `EXIT STATUS:
    0    every row ok or skipped
    1    nothing could be done: bad flags, unreadable or malformed input,
-        no endpoint, a rejected API key or exhausted quota (outputs are
-        still written for what was done before the stop)
+        no endpoint, a rejected API key or exhausted quota (when replies
+        came before the stop, outputs are written for what was done)
    2    some rows failed: outputs written, failed rows marked with a reason
    130  interrupted (Ctrl-C, SIGTERM): requests in flight finish, outputs
         are written for what is done; a second Ctrl-C cancels them too`

@@ -341,3 +341,208 @@ func TestRunFaults(t *testing.T) {
 		})
 	}
 }
+
+func TestRunStops(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    fakeopenai.Options
+		rule    fakeopenai.Rule
+		key     string
+		message string // in standard error
+		reason  string // of the rows not done
+	}{
+		{name: "rejected key", opts: fakeopenai.Options{APIKey: "sk-the-right-one-0000"}, key: testKey,
+			message: "OPENAI_API_KEY", reason: "http_401: "},
+		{name: "exhausted quota", opts: fakeopenai.Options{APIKey: testKey}, key: testKey,
+			rule:    fakeopenai.Rule{Fault: fakeopenai.Fault{Status: 429, Code: "insufficient_quota", Type: "insufficient_quota", Message: "You exceeded your current quota"}},
+			message: "You exceeded your current quota", reason: "insufficient_quota: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, tt.opts)
+			if tt.rule.Fault.Status != 0 {
+				srv.Script(tt.rule)
+			}
+			out := t.TempDir()
+			os.WriteFile(filepath.Join(out, "results.json"), []byte("previous"), 0o644)
+			args := runArgs(srv, out, "-i", fixtures, "--limit", "5", "--concurrency", "1")
+			args[4] = tt.key
+			res := runCLI(t, context.Background(), "", args...)
+			if res.code != 1 {
+				t.Fatalf("exit %d, want 1; stderr:\n%s", res.code, res.stderr)
+			}
+			if !strings.Contains(res.stderr, tt.message) || !strings.Contains(res.stderr, "run stopped") {
+				t.Errorf("stderr lacks %q:\n%s", tt.message, res.stderr)
+			}
+			if got := srv.Stats().Requests; got != 1 {
+				t.Errorf("%d requests after a stop, want 1: nothing is retried or sent after it", got)
+			}
+			// Nothing was done before the stop: the previous outputs stay.
+			if b, err := os.ReadFile(filepath.Join(out, "results.json")); string(b) != "previous" {
+				t.Errorf("results.json = %q, %v; want the previous file kept", b, err)
+			}
+			if !strings.Contains(res.stderr, "outputs not written") {
+				t.Errorf("summary does not say the outputs were kept:\n%s", res.stderr)
+			}
+			if len(res.sleeps) != 0 {
+				t.Errorf("waited %v before stopping", res.sleeps)
+			}
+		})
+	}
+}
+
+func TestRunInterruptFinishesInFlight(t *testing.T) {
+	arts := readFixtures(t, fixtures)[:5]
+	srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+	hold := make(chan struct{})
+	srv.Script(fakeopenai.Rule{Match: arts[2].title, Step: fakeopenai.StepTranslate, Times: 1, Fault: fakeopenai.Fault{Hold: hold}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := t.TempDir()
+	done := make(chan cliResult)
+	go func() {
+		done <- runCLI(t, ctx, "", runArgs(srv, out, "-i", fixtures, "--limit", "5", "--concurrency", "1")...)
+	}()
+	// Rows 1 and 2 are done and row 3's translation is held in flight.
+	waitCtx, waitCancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer waitCancel()
+	if err := srv.Wait(waitCtx, func(s fakeopenai.Stats) bool { return s.OK == 4 && s.InFlight == 1 }); err != nil {
+		t.Fatalf("row 3 never got in flight: %v", err)
+	}
+	cancel() // Ctrl-C
+	close(hold)
+	res := <-done
+	if res.code != 130 {
+		t.Fatalf("exit %d, want 130; stderr:\n%s", res.code, res.stderr)
+	}
+	rows := readJSON(t, filepath.Join(out, "results.json"))
+	csvRows := readCSV(t, filepath.Join(out, "results.csv"))
+	for i := range 3 {
+		wantOK(t, i, arts[i], csvRows[i], rows[i])
+	}
+	for i := 3; i < 5; i++ {
+		if rows[i].Status != "failed" || !strings.HasPrefix(rows[i].Error, "interrupted: ") {
+			t.Errorf("row %d = %s %q, want interrupted", i+1, rows[i].Status, rows[i].Error)
+		}
+	}
+	if got := srv.Stats().Requests; got != 6 {
+		t.Errorf("%d requests, want 6: no new request after the interrupt", got)
+	}
+	if !strings.Contains(res.stderr, "interrupted: 5 rows: 3 ok, 0 skipped, 2 failed") {
+		t.Errorf("summary:\n%s", res.stderr)
+	}
+}
+
+func TestRunBadInput(t *testing.T) {
+	tests := []struct {
+		name, csv, args, want string
+	}{
+		{"unclosed quote", "id,title,body\n1,t,\"عربي\n2,t,عربي\n", "", `in.csv line 2: unclosed quote`},
+		{"wrong field count", "id,title,body\n1,t,عربي\n2,t,عربي,extra\n", "", `in.csv line 3: the row has 4 fields, the header has 3`},
+		{"invalid UTF-8", "id,title,body\n1,t,\"عربي\nسطر \xff\"\n", "", `in.csv line 3, column "body" (3): invalid UTF-8`},
+		{"no body column", "id,title,text\n1,t,عربي\n", "", `in.csv line 1: no column "body" (columns: id, title, text)`},
+		{"named column missing", "id,title,body\n1,t,عربي\n", "--id-column,article_id", `no column "article_id"`},
+		{"duplicate ids", "id,title,body\nA,t,عربي\nB,t,عربي ب\nA,t,عربي ج\n", "", `in.csv line 4, column "id" (1): duplicate id "A" on lines 2 and 4`},
+		{"empty file", "", "", `in.csv: empty file`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+			dir := t.TempDir()
+			in := filepath.Join(dir, "in.csv")
+			if err := os.WriteFile(in, []byte(tt.csv), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, "out")
+			args := runArgs(srv, out, "-i", in)
+			if tt.args != "" {
+				args = append(args, strings.Split(tt.args, ",")...)
+			}
+			res := runCLI(t, context.Background(), "", args...)
+			if res.code != 1 {
+				t.Fatalf("exit %d, want 1", res.code)
+			}
+			if !strings.Contains(res.stderr, tt.want) {
+				t.Errorf("stderr = %q, want it to contain %q", res.stderr, tt.want)
+			}
+			if n := srv.Stats().Requests; n != 0 {
+				t.Errorf("%d requests made for a bad input", n)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("output directory created for a bad input (%v)", err)
+			}
+		})
+	}
+}
+
+func TestRunInputForms(t *testing.T) {
+	body := "الخبر الأول\r\nفقرة ثانية"
+	tests := []struct {
+		name, input string
+		stdin       bool
+	}{
+		{"byte-order mark, CRLF and a multi-line field", "\ufeffid,title,body,note\r\nx1,عنوان,\"" + body + "\",=1+2\r\n", false},
+		{"standard input", "id,title,body,note\nx1,عنوان,\"" + body + "\",=1+2\n", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+			dir := t.TempDir()
+			in := "-"
+			if !tt.stdin {
+				in = filepath.Join(dir, "in.csv")
+				os.WriteFile(in, []byte(tt.input), 0o644)
+			}
+			stdin := ""
+			if tt.stdin {
+				stdin = tt.input
+			}
+			out := filepath.Join(dir, "out")
+			res := runCLI(t, context.Background(), stdin, runArgs(srv, out, "-i", in, "--excel")...)
+			if res.code != 0 {
+				t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+			}
+			rows := readJSON(t, filepath.Join(out, "results.json"))
+			// csv.Reader gives a CRLF inside a quoted field as LF.
+			wantBody := fakeopenai.TranslateBody(strings.ReplaceAll(body, "\r\n", "\n"))
+			if len(rows) != 1 || rows[0].ID != "x1" || rows[0].Translation != wantBody || rows[0].Source["note"] != "=1+2" {
+				t.Errorf("rows = %+v", rows)
+			}
+			raw, _ := os.ReadFile(filepath.Join(out, "results.csv"))
+			if !bytes.HasPrefix(raw, []byte("\ufeffid,title_en,")) {
+				t.Errorf("--excel: results.csv starts %q, want a byte-order mark and the header", raw[:min(len(raw), 20)])
+			}
+			if !bytes.Contains(raw, []byte(",'=1+2,")) {
+				t.Errorf("the formula cell is not made inert in results.csv:\n%s", raw)
+			}
+		})
+	}
+}
+
+func TestAPIKeyNeverWritten(t *testing.T) {
+	const secret = "sk-proj-SECRETKEY0123456789"
+	for _, serverKey := range []string{secret, "sk-another-key-9999"} {
+		srv := newServer(t, fakeopenai.Options{APIKey: serverKey})
+		srv.Script(fakeopenai.Rule{Times: 1, Fault: fakeopenai.Fault{Status: 500, Message: "upstream said " + secret}})
+		out := t.TempDir()
+		args := runArgs(srv, out, "-i", fixtures, "--limit", "3", "--log-level", "debug", "--format", "csv,json,jsonl")
+		args[4] = secret
+		res := runCLI(t, context.Background(), "", args...)
+		if res.code == 0 && serverKey != secret {
+			t.Fatalf("exit 0 with a wrong key")
+		}
+		if strings.Contains(res.stdout+res.stderr, secret) {
+			t.Errorf("the API key appears in the command's output:\n%s", res.stderr)
+		}
+		files, _ := filepath.Glob(filepath.Join(out, "*"))
+		if serverKey == secret && len(files) != 3 {
+			t.Errorf("outputs = %v, want three files", files)
+		}
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("the API key appears in %s", f)
+			}
+		}
+	}
+}
