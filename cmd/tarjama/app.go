@@ -84,11 +84,14 @@ func loadConfig(flags []cli.Flag) cli.BeforeFunc {
 			}
 			path = "tarjama.yaml"
 		}
-		src, err := altsrc.NewYamlSourceFromFile(path)
-		if err != nil {
+		if _, err := os.Stat(path); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("config file %s does not exist", path)
 			}
+			return fmt.Errorf("read config file: %w", err)
+		}
+		src, err := altsrc.NewYamlSourceFromFile(path)
+		if err != nil {
 			return fmt.Errorf("read config file %s: %w", path, err)
 		}
 		if err := altsrc.ApplyInputSourceValues(c, src, flags); err != nil {

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -22,8 +23,10 @@ func main() {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sigs // first: stop starting new work, let requests in flight finish
+		fmt.Fprintln(os.Stderr, "tarjama: interrupted: finishing the requests in flight, then writing the outputs (interrupt again to cancel them)")
 		cancel()
 		<-sigs // second: cancel those too
+		fmt.Fprintln(os.Stderr, "tarjama: interrupted again: cancelling the requests in flight")
 		close(abort)
 	}()
 	os.Exit(Main(ctx, os.Args, Env{

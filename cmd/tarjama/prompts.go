@@ -39,40 +39,48 @@ func promptsCommand(env *Env) *cli.Command {
 				},
 			},
 			{
-				Name:      "render",
-				Usage:     "print exactly the messages that would be sent for one row",
-				ArgsUsage: "NAME",
-				Flags: []cli.Flag{
-					dirFlag,
-					&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "CSV `FILE` to take the row from"},
-					&cli.IntFlag{Name: "row", Value: 1, Usage: "1-based data row `N` (the header is not counted)"},
-					&cli.StringFlag{Name: "id-column", Value: "id", Usage: "input `COLUMN` holding the id"},
-					&cli.StringFlag{Name: "title-column", Value: "title", Usage: "input `COLUMN` holding the title"},
-					&cli.StringFlag{Name: "body-column", Value: "body", Usage: "input `COLUMN` holding the body"},
-					&cli.IntFlag{Name: "key-points", Value: jobs.DefaultKeyPoints, Usage: "how many key points (`N`)"},
-					&cli.StringFlag{Name: "translation", Usage: "English `TEXT` to use as the translation when rendering key_points (default: a placeholder)"},
-				},
-				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return &usageError{"prompts render: want one template name", "tarjama prompts render translate --input articles.csv --row 1"}
-					}
-					in := jobs.InputOptions{}
-					if c.IsSet("id-column") {
-						in.IDColumn = c.String("id-column")
-					}
-					if c.IsSet("title-column") {
-						in.TitleColumn = c.String("title-column")
-					}
-					if c.IsSet("body-column") {
-						in.BodyColumn = c.String("body-column")
-					}
-					return promptsRender(c.Context, renderOptions{
-						Dir: c.String("prompts"), Name: c.Args().First(), Input: c.String("input"),
-						Row: c.Int("row"), InputOptions: in, KeyPoints: c.Int("key-points"),
-						Translation: c.String("translation"),
-					}, env)
-				},
+				Name:  "render",
+				Usage: "print exactly the messages that would be sent for one row",
+				// One subcommand per template, so that flags may follow the
+				// name: urfave/cli v2 stops parsing flags at the first
+				// argument.
+				Subcommands: []*cli.Command{renderCommand("translate", dirFlag, env), renderCommand("key_points", dirFlag, env)},
 			},
+		},
+	}
+}
+
+func renderCommand(name string, dirFlag cli.Flag, env *Env) *cli.Command {
+	return &cli.Command{
+		Name:      name,
+		Usage:     "render the " + name + " messages for row N of the input",
+		UsageText: "tarjama prompts render " + name + " --input FILE --row N",
+		Flags: []cli.Flag{
+			dirFlag,
+			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "CSV `FILE` to take the row from"},
+			&cli.IntFlag{Name: "row", Value: 1, Usage: "1-based data row `N` (the header is not counted)"},
+			&cli.StringFlag{Name: "id-column", Value: "id", Usage: "input `COLUMN` holding the id"},
+			&cli.StringFlag{Name: "title-column", Value: "title", Usage: "input `COLUMN` holding the title"},
+			&cli.StringFlag{Name: "body-column", Value: "body", Usage: "input `COLUMN` holding the body"},
+			&cli.IntFlag{Name: "key-points", Value: jobs.DefaultKeyPoints, Usage: "how many key points (`N`)"},
+			&cli.StringFlag{Name: "translation", Usage: "English `TEXT` to use as the translation when rendering key_points (default: a placeholder)"},
+		},
+		Action: func(c *cli.Context) error {
+			in := jobs.InputOptions{}
+			if c.IsSet("id-column") {
+				in.IDColumn = c.String("id-column")
+			}
+			if c.IsSet("title-column") {
+				in.TitleColumn = c.String("title-column")
+			}
+			if c.IsSet("body-column") {
+				in.BodyColumn = c.String("body-column")
+			}
+			return promptsRender(c.Context, renderOptions{
+				Dir: c.String("prompts"), Name: name, Input: c.String("input"),
+				Row: c.Int("row"), InputOptions: in, KeyPoints: c.Int("key-points"),
+				Translation: c.String("translation"),
+			}, env)
 		},
 	}
 }
@@ -155,7 +163,7 @@ func promptsRender(ctx context.Context, o renderOptions, env *Env) error {
 		}
 		msgs, err = set.KeyPoints(prompts.KeyPointsInput{Title: "(the English title)", Translation: tr, Count: o.KeyPoints})
 	default:
-		_, _, err = set.Source(o.Name)
+		err = fmt.Errorf("no template %q", o.Name)
 	}
 	if err != nil {
 		return err

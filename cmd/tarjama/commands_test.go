@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tarjama/tarjama/internal/fakeopenai"
+)
+
+func TestRunHelpDocumentsFlagsEnvAndExitCodes(t *testing.T) {
+	res := runCLI(t, context.Background(), "", "run", "--help")
+	if res.code != 0 {
+		t.Fatalf("exit %d", res.code)
+	}
+	for _, f := range runFlags() {
+		for _, name := range f.Names() {
+			if !strings.Contains(res.stdout, "--"+name) && !strings.Contains(res.stdout, "-"+name+",") {
+				t.Errorf("--help does not mention %s", name)
+			}
+		}
+	}
+	for _, want := range []string{"$OPENAI_API_KEY", "$OPENAI_BASE_URL", "$TARJAMA_MODEL", "EXIT STATUS", "130"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run"}, "tarjama: no input\nTry: tarjama run -i articles.csv"},
+		{[]string{"run", "-i", fixtures, "--concurrency", "0"}, "--concurrency 0: must be at least 1"},
+		{[]string{"run", "-i", fixtures, "--format", "csv,xml"}, "--format: "},
+		{[]string{"run", "-i", fixtures, "--log-level", "loud"}, `--log-level "loud"`},
+		{[]string{"run", "-i", fixtures, "--key-points", "0"}, "--key-points 0"},
+		{[]string{"run", "-i", "does-not-exist.csv"}, "open input: open does-not-exist.csv: no such file or directory"},
+		{[]string{"run", "-i", fixtures, "--prompts", "no-such-dir"}, "no-such-dir"},
+		{[]string{"run", "-i", fixtures, "--config", "no-such.yaml"}, "config file no-such.yaml does not exist"},
+		{[]string{"run", "-i", fixtures, "--base-url", "::not a url"}, "::not a url"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			res := runCLI(t, context.Background(), "", append(tt.args, "-o", t.TempDir())...)
+			if res.code != 1 || !strings.Contains(res.stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want 1 and %q", res.code, res.stderr, tt.want)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	res := runCLI(t, context.Background(), "", "version")
+	if res.code != 0 || !strings.HasPrefix(res.stdout, "tarjama dev (go1.") || !strings.Contains(res.stdout, "commit ") {
+		t.Errorf("version: exit %d, %q", res.code, res.stdout)
+	}
+}
+
+func TestPromptsCommands(t *testing.T) {
+	t.Run("list", func(t *testing.T) {
+		res := runCLI(t, context.Background(), "", "prompts", "list")
+		if res.code != 0 || !strings.Contains(res.stdout, "key_points   embedded") || !strings.Contains(res.stdout, "translate    embedded") {
+			t.Errorf("exit %d:\n%s", res.code, res.stdout)
+		}
+	})
+	t.Run("show", func(t *testing.T) {
+		res := runCLI(t, context.Background(), "", "prompts", "show", "translate")
+		if res.code != 0 || !strings.Contains(res.stdout, `{{define "system"}}`) {
+			t.Errorf("exit %d:\n%s", res.code, res.stdout)
+		}
+		if res := runCLI(t, context.Background(), "", "prompts", "show", "nope"); res.code != 1 || !strings.Contains(res.stderr, "nope") {
+			t.Errorf("unknown template: exit %d, %q", res.code, res.stderr)
+		}
+	})
+	t.Run("render is what is sent", func(t *testing.T) {
+		srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+		if res := runCLI(t, context.Background(), "", runArgs(srv, t.TempDir(), "-i", fixtures, "--limit", "2", "--concurrency", "1")...); res.code != 0 {
+			t.Fatalf("run: exit %d", res.code)
+		}
+		var sent []fakeopenai.Message
+		for _, r := range srv.Requests() {
+			if r.Step == fakeopenai.StepTranslate && strings.Contains(fakeopenai.Content(r.Messages), readFixtures(t, fixtures)[1].title) {
+				sent = r.Messages
+			}
+		}
+		res := runCLI(t, context.Background(), "", "prompts", "render", "translate", "--input", fixtures, "--row", "2")
+		if res.code != 0 || len(sent) != 2 {
+			t.Fatalf("render: exit %d, %d messages sent", res.code, len(sent))
+		}
+		want := "=== system ===\n" + sent[0].Content + "\n=== user ===\n" + sent[1].Content + "\n"
+		if res.stdout != want {
+			t.Errorf("render printed:\n%s\nbut the run sent:\n%s", res.stdout, want)
+		}
+	})
+	t.Run("render a row that does not exist", func(t *testing.T) {
+		res := runCLI(t, context.Background(), "", "prompts", "render", "translate", "--input", fixtures, "--row", "61")
+		if res.code != 1 || !strings.Contains(res.stderr, "has no data row 61") {
+			t.Errorf("exit %d, %q", res.code, res.stderr)
+		}
+	})
+	t.Run("override from a directory", func(t *testing.T) {
+		dir := t.TempDir()
+		tmpl := `{{define "system"}}Translate.{{end}}{{define "user"}}{{fence "TITLE" .Title}}
+{{fence "BODY" .Body}}{{end}}`
+		os.WriteFile(filepath.Join(dir, "translate.tmpl"), []byte(tmpl), 0o644)
+		res := runCLI(t, context.Background(), "", "prompts", "render", "translate", "--prompts", dir, "--input", fixtures, "--row", "1")
+		if res.code != 0 || !strings.HasPrefix(res.stdout, "=== system ===\nTranslate.\n=== user ===\n<<<BEGIN TITLE ") {
+			t.Errorf("exit %d:\n%s", res.code, res.stdout)
+		}
+		list := runCLI(t, context.Background(), "", "prompts", "list", "--prompts", dir)
+		if !strings.Contains(list.stdout, filepath.Join(dir, "translate.tmpl")) {
+			t.Errorf("list does not name the override:\n%s", list.stdout)
+		}
+	})
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tarjama.yaml")
+	os.WriteFile(cfg, []byte("model: from-file\nkey-points: 3\nlimit: 1\n"), 0o644)
+	model := func(t *testing.T, env string, args ...string) string {
+		t.Helper()
+		t.Setenv("TARJAMA_MODEL", env)
+		if env == "" {
+			os.Unsetenv("TARJAMA_MODEL")
+		}
+		before := len(srv.Requests())
+		base := []string{"run", "--base-url", srv.URL(), "--api-key", testKey, "-i", fixtures, "-o", t.TempDir(), "--config", cfg}
+		res := runCLI(t, context.Background(), "", append(base, args...)...)
+		reqs := srv.Requests()[before:]
+		if res.code != 0 || len(reqs) != 2 {
+			t.Fatalf("exit %d, %d requests (want 2: --limit 1 from the file); stderr:\n%s", res.code, len(reqs), res.stderr)
+		}
+		if !strings.Contains(fakeopenai.Content(reqs[1].Messages), "3 key points") {
+			t.Errorf("key-points from the file not used")
+		}
+		return reqs[0].Model
+	}
+	if got := model(t, ""); got != "from-file" {
+		t.Errorf("file only: model %q, want from-file", got)
+	}
+	if got := model(t, "from-env"); got != "from-env" {
+		t.Errorf("env over file: model %q, want from-env", got)
+	}
+	if got := model(t, "from-env", "--model", "from-flag"); got != "from-flag" {
+		t.Errorf("flag over env: model %q, want from-flag", got)
+	}
+}
+
+// TestBinaryInterrupt runs the real binary and sends it SIGINT while a
+// request is in flight.
+func TestBinaryInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "tarjama")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	arts := readFixtures(t, fixtures)
+	srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+	hold := make(chan struct{})
+	srv.Script(fakeopenai.Rule{Match: arts[1].title, Step: fakeopenai.StepTranslate, Times: 1, Fault: fakeopenai.Fault{Hold: hold}})
+	out := t.TempDir()
+	cmd := exec.Command(bin, runArgs(srv, out, "-i", fixtures, "--limit", "4", "--concurrency", "1")...)
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The run says when it has taken the signal.
+	var stderr strings.Builder
+	interrupted := make(chan struct{})
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(pipe)
+		said := false
+		for sc.Scan() {
+			stderr.WriteString(sc.Text() + "\n")
+			if !said && strings.HasPrefix(sc.Text(), "tarjama: interrupted:") {
+				said = true
+				close(interrupted)
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := srv.Wait(ctx, func(s fakeopenai.Stats) bool { return s.OK == 2 && s.InFlight == 1 }); err != nil {
+		cmd.Process.Kill()
+		t.Fatalf("row 2 never got in flight: %v", err)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	// The request in flight is released only once the signal is taken, so
+	// that row 3 cannot start before it.
+	select {
+	case <-interrupted:
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		t.Fatal("the binary never said it was interrupted")
+	}
+	close(hold)
+	<-readDone // all of standard error is read before Wait closes the pipe
+	err = cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("exit: %v, want status 130; stderr:\n%s", err, stderr.String())
+	}
+	rows := readJSON(t, filepath.Join(out, "results.json"))
+	if len(rows) != 4 || rows[0].Status != "ok" || rows[1].Status != "ok" ||
+		!strings.HasPrefix(rows[2].Error, "interrupted: ") || !strings.HasPrefix(rows[3].Error, "interrupted: ") {
+		t.Errorf("rows after SIGINT: %+v", rows)
+	}
+	if n := srv.Stats().Requests; n != 4 {
+		t.Errorf("%d requests, want 4", n)
+	}
+}
