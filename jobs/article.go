@@ -71,6 +71,10 @@ func ask[T any](r *runner, req Request, render func() ([]prompts.Message, error)
 		r.count(reply.Attempts)
 		r.reached.Store(true)
 		res.Usage = res.Usage.Add(reply.Usage)
+		if r.budget != nil {
+			c, _ := EstimatedCost(req.Model, reply.Usage)
+			r.budget.spend(c)
+		}
 		if res.Model == "" {
 			res.Model = reply.Model
 			if res.Model == "" {

@@ -48,6 +48,11 @@ type Options struct {
 	// Ctrl-C).
 	Abort <-chan struct{}
 
+	// MaxCost, when positive, is the --max-cost fuse in US dollars: no row
+	// starts when the cost so far plus the rows in flight would pass it.
+	// Both models must have a list price (EstimatedCost).
+	MaxCost float64
+
 	// Progress, when set, is kept up to date as rows are done.
 	Progress *Progress
 
@@ -104,6 +109,9 @@ type Summary struct {
 	Interrupted bool
 	// Written reports that the outputs were replaced by this run's.
 	Written bool
+	// BudgetReached reports that --max-cost stopped the run: the rows not
+	// started failed with reason "budget".
+	BudgetReached bool
 }
 
 // ErrStopped wraps the error that stopped a run early (a rejected key,
@@ -124,6 +132,13 @@ func Run(ctx context.Context, opts Options, c Completer, openSink func(columns [
 	start := opts.Now()
 	if opts.Prompts == nil {
 		return Summary{}, errors.New("run: no prompt templates")
+	}
+	if opts.MaxCost > 0 {
+		for _, m := range []string{opts.Model, opts.SummaryModel} {
+			if _, ok := EstimatedCost(m, Usage{}); !ok {
+				return Summary{}, fmt.Errorf("--max-cost needs a list price, and tarjama knows none for model %q (it knows %s)", m, knownModels())
+			}
+		}
 	}
 	in, err := openPath(opts.Path)
 	if err != nil {
@@ -188,6 +203,9 @@ type runner struct {
 	// fails its row instead of stopping the run.
 	reached atomic.Bool
 
+	// budget is nil without --max-cost.
+	budget *budget
+
 	mu       sync.Mutex
 	stopErr  error // first fatal error
 	requests int
@@ -198,6 +216,9 @@ func newRunner(ctx context.Context, opts Options, c Completer, info *InputSummar
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	r := &runner{opts: opts, c: c, info: info, workCtx: workCtx, stopWork: stopWork}
 	r.version = promptVersion(opts)
+	if opts.MaxCost > 0 {
+		r.budget = newBudget(opts.MaxCost)
+	}
 	go func() {
 		select {
 		case <-workCtx.Done():
@@ -284,6 +305,9 @@ func (r *runner) run(ctx context.Context, sink Sink) (Summary, error) {
 	stopErr := r.stopErr
 	r.mu.Unlock()
 	sum.Interrupted = ctx.Err() != nil && stopErr == nil
+	if r.budget != nil {
+		sum.BudgetReached = r.budget.blown
+	}
 	if writeErr != nil {
 		return sum, writeErr
 	}
@@ -329,11 +353,21 @@ func (r *runner) dispatch(ctx context.Context, f *future, slots chan struct{}, w
 		f.set(fail(base, e.reason, e.msg))
 		return
 	}
+	if b := r.budget; b != nil && !b.reserve(f.art.Row, b.estimate(f.art, r.opts.Model, r.opts.SummaryModel)) {
+		<-slots
+		e := b.reason()
+		f.set(fail(base, e.reason, e.msg))
+		return
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer func() { <-slots }()
-		f.set(r.process(f.art, base))
+		res := r.process(f.art, base)
+		if r.budget != nil {
+			r.budget.done(f.art.Row, r.cost(res.Usage, res.Model))
+		}
+		f.set(res)
 	}()
 }
 

@@ -426,3 +426,41 @@ func TestRunConnectionErrorAfterAReplyFailsTheRowOnly(t *testing.T) {
 		t.Errorf("requests=%d retries=%d, want 11 and 6", sum.Requests, sum.Retries)
 	}
 }
+
+func TestRunMaxCost(t *testing.T) {
+	var in strings.Builder
+	in.WriteString("id,body\n")
+	for i := 1; i <= 15; i++ {
+		fmt.Fprintf(&in, "%d,%s %d\n", i, ar, i)
+	}
+	var calls atomic.Int64
+	c := completerFunc(func(ctx context.Context, req Request) (Reply, error) {
+		calls.Add(1)
+		return goodReply(req), nil
+	})
+	opts := testOptions(t, writeCSV(t, in.String()))
+	opts.Model, opts.Concurrency = "gpt-4.1-mini", 1
+	// Each row costs 150 prompt and 30 completion tokens: $0.000108 at
+	// gpt-4.1-mini's list price, so $0.0012 pays for 11 rows.
+	opts.MaxCost = 0.0012
+	sum, sink, err := runWith(t, context.Background(), opts, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.BudgetReached || sum.OK != 11 || sum.Failed != 4 || calls.Load() != 22 {
+		t.Errorf("summary %+v after %d requests; want 11 rows ok, 4 failed by the budget", sum, calls.Load())
+	}
+	if cost, _ := EstimatedCost("gpt-4.1-mini", sum.Usage); cost > opts.MaxCost {
+		t.Errorf("spent $%f, over --max-cost $%f", cost, opts.MaxCost)
+	}
+	for _, r := range sink.rows[11:] {
+		if !strings.HasPrefix(r.Error, "budget: not done: the next rows would pass --max-cost $0.0012") {
+			t.Errorf("row %d error %q", r.Row, r.Error)
+		}
+	}
+
+	opts.Model = "some-local-model"
+	if _, _, err := runWith(t, context.Background(), opts, c); err == nil || !strings.Contains(err.Error(), `knows none for model "some-local-model"`) {
+		t.Errorf("--max-cost with an unpriced model: err = %v", err)
+	}
+}

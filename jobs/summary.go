@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,16 @@ var prices = map[string]price{
 	"gpt-4o-mini":  {0.15, 0.60},
 }
 
+// knownModels lists the models with a list price.
+func knownModels() string {
+	names := make([]string, 0, len(prices))
+	for m := range prices {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
 // EstimatedCost is the cost of u at model's list price, and whether the
 // price is known.
 func EstimatedCost(model string, u Usage) (float64, bool) {
@@ -55,8 +66,11 @@ func EstimatedCost(model string, u Usage) (float64, bool) {
 func (s Summary) Report(model, outDir string) string {
 	var b strings.Builder
 	state := "done"
-	if s.Interrupted {
+	switch {
+	case s.Interrupted:
 		state = "interrupted"
+	case s.BudgetReached:
+		state = "stopped at --max-cost"
 	}
 	fmt.Fprintf(&b, "tarjama: %s: %d rows: %d ok, %d skipped, %d failed, %d cached\n",
 		state, s.Rows, s.OK, s.Skipped, s.Failed, s.Cached)

@@ -227,3 +227,35 @@ func TestBinaryInterrupt(t *testing.T) {
 		t.Errorf("%d requests, want 4", n)
 	}
 }
+
+func TestRunMaxCost(t *testing.T) {
+	srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+	out := t.TempDir()
+	args := runArgs(srv, out, "-i", fixtures, "--concurrency", "1", "--max-cost", "0.01")
+	args[6] = "gpt-4.1-mini" // --model: one with a list price
+	res := runCLI(t, context.Background(), "", args...)
+	if res.code != 2 || !strings.Contains(res.stderr, "stopped at --max-cost") {
+		t.Fatalf("exit %d, want 2 with the budget named; stderr:\n%s", res.code, res.stderr)
+	}
+	rows := readJSON(t, filepath.Join(out, "results.json"))
+	var ok, budget int
+	for _, r := range rows {
+		switch {
+		case r.Status == "ok":
+			ok++
+		case strings.HasPrefix(r.Error, "budget: "):
+			budget++
+		}
+	}
+	if len(rows) != 60 || ok == 0 || budget == 0 || ok+budget != 60 {
+		t.Errorf("%d rows: %d ok, %d stopped by the budget", len(rows), ok, budget)
+	}
+	if got := srv.Stats().Requests; got != 2*ok {
+		t.Errorf("%d requests for %d rows done", got, ok)
+	}
+
+	res = runCLI(t, context.Background(), "", runArgs(srv, t.TempDir(), "-i", fixtures, "--max-cost", "1")...)
+	if res.code != 1 || !strings.Contains(res.stderr, `knows none for model "fake-model"`) {
+		t.Errorf("--max-cost with an unpriced model: exit %d, %q", res.code, res.stderr)
+	}
+}
