@@ -546,3 +546,16 @@ func TestAPIKeyNeverWritten(t *testing.T) {
 		}
 	}
 }
+
+func TestRunMaxRetriesZeroMeansNone(t *testing.T) {
+	srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+	srv.Script(fakeopenai.Rule{Step: fakeopenai.StepTranslate, Times: 1, Fault: fakeopenai.Fault{Status: 503}})
+	out := t.TempDir()
+	res := runCLI(t, context.Background(), "", runArgs(srv, out, "-i", fixtures, "--limit", "1", "--max-retries", "0")...)
+	if res.code != 2 {
+		t.Fatalf("exit %d, want 2; stderr:\n%s", res.code, res.stderr)
+	}
+	if got := srv.Stats().Requests; got != 1 {
+		t.Errorf("%d requests with --max-retries 0, want 1", got)
+	}
+}

@@ -151,13 +151,17 @@ func runCommand(ctx context.Context, o runOptions, env *Env) error {
 	if err != nil {
 		return fmt.Errorf("load prompts: %w", err)
 	}
+	retries := o.MaxRetries
+	if retries == 0 {
+		retries = -1 // llm.Config reads 0 as "the default"
+	}
 	client, err := llm.New(llm.Config{
 		BaseURL:        o.BaseURL,
 		APIKey:         o.APIKey,
 		APIVersion:     o.APIVersion,
 		Model:          o.Model,
 		RequestTimeout: o.RequestTimeout,
-		MaxRetries:     o.MaxRetries,
+		MaxRetries:     retries,
 		Logger:         log,
 		Sleep:          env.Sleep,
 	})
