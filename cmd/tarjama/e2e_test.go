@@ -559,3 +559,26 @@ func TestRunMaxRetriesZeroMeansNone(t *testing.T) {
 		t.Errorf("%d requests with --max-retries 0, want 1", got)
 	}
 }
+
+func TestRunFlexTierFallsBack(t *testing.T) {
+	srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+	srv.Script(fakeopenai.Rule{Times: 1, Fault: fakeopenai.Fault{FlexUnavailable: true}})
+	out := t.TempDir()
+	res := runCLI(t, context.Background(), "", runArgs(srv, out, "-i", fixtures, "--limit", "1", "--service-tier", "flex")...)
+	if res.code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+	}
+	var tiers []string
+	for _, r := range srv.Requests() {
+		tiers = append(tiers, r.ServiceTier)
+	}
+	if want := []string{"flex", "", "flex"}; !cmp.Equal(tiers, want) {
+		t.Errorf("service tiers sent = %q, want %q: flex, the default tier once flex had no capacity, then flex again", tiers, want)
+	}
+	if len(res.sleeps) != 0 {
+		t.Errorf("waited %v: a fall-back is not a retry", res.sleeps)
+	}
+	if res := runCLI(t, context.Background(), "", runArgs(srv, out, "-i", fixtures, "--service-tier", "priority")...); res.code != 1 || !strings.Contains(res.stderr, `--service-tier "priority"`) {
+		t.Errorf("unknown tier: exit %d, %q", res.code, res.stderr)
+	}
+}

@@ -38,6 +38,7 @@ func runFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "prompts", Usage: "`DIR` of templates (translate.tmpl, key_points.tmpl) that override the embedded ones, file by file"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "key-points", Value: jobs.DefaultKeyPoints, Usage: "how many key points per article (`N`)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "excel", Usage: "write a byte-order mark and cut cells at Excel's 32,767-character limit in results.csv"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "service-tier", Value: "default", Usage: "`TIER`: default, or flex for OpenAI's flex tier (batch prices, slower, 15m timeout), falling back to the default tier when flex has no capacity"}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "max-cost", Usage: "stop starting rows when the cost so far plus the rows in flight would pass `USD` at list prices (exit 2; rows not done fail with reason budget)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "limit", Usage: "process only the first `N` rows (0: all)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on standard error, `text` or json"}),
@@ -60,6 +61,7 @@ type runOptions struct {
 	PromptsDir                  string
 	KeyPoints, Limit            int
 	MaxCost                     float64
+	ServiceTier                 string
 	Excel                       bool
 	LogFormat, LogLevel         string
 	Quiet, NoProgress           bool
@@ -79,7 +81,7 @@ func runOptionsFrom(c *cli.Context) runOptions {
 		RequestTimeout: c.Duration("request-timeout"),
 		PromptsDir:     c.String("prompts"),
 		KeyPoints:      c.Int("key-points"), Limit: c.Int("limit"),
-		MaxCost:   c.Float64("max-cost"),
+		MaxCost: c.Float64("max-cost"), ServiceTier: c.String("service-tier"),
 		Excel:     c.Bool("excel"),
 		LogFormat: c.String("log-format"), LogLevel: c.String("log-level"),
 		Quiet: c.Bool("quiet"), NoProgress: c.Bool("no-progress"),
@@ -105,6 +107,8 @@ func (o runOptions) validate() error {
 		return &usageError{fmt.Sprintf("--request-timeout %s: must be positive", o.RequestTimeout), "--request-timeout 2m"}
 	case o.KeyPoints < 1 || o.KeyPoints > 20:
 		return &usageError{fmt.Sprintf("--key-points %d: must be between 1 and 20", o.KeyPoints), "--key-points 5"}
+	case o.ServiceTier != "default" && o.ServiceTier != "" && o.ServiceTier != llm.ServiceTierFlex:
+		return &usageError{fmt.Sprintf("--service-tier %q: want default or flex", o.ServiceTier), "--service-tier flex"}
 	case o.MaxCost < 0:
 		return &usageError{fmt.Sprintf("--max-cost %g: must be positive (or 0: no limit)", o.MaxCost), "--max-cost 5"}
 	case o.Limit < 0:
@@ -155,7 +159,12 @@ func runCommand(ctx context.Context, o runOptions, env *Env) error {
 	if retries == 0 {
 		retries = -1 // llm.Config reads 0 as "the default"
 	}
+	tier := o.ServiceTier
+	if tier == "default" {
+		tier = ""
+	}
 	client, err := llm.New(llm.Config{
+		ServiceTier:    tier,
 		BaseURL:        o.BaseURL,
 		APIKey:         o.APIKey,
 		APIVersion:     o.APIVersion,

@@ -18,8 +18,10 @@
 // the fenced text (TranslateTitle, TranslateBody, KeyPoints), so tests can
 // compute the expected output of a whole run. Any other request gets 400.
 //
-// Faults (HTTP errors, dropped and truncated connections, slow or held
-// replies, malformed or unhelpful content) are scripted with Server.Script.
+// Faults (HTTP errors, a flex tier without capacity, dropped and truncated
+// connections, slow or held replies, malformed or unhelpful content) are
+// scripted with Server.Script. Replies echo the service tier: "flex" when
+// service_tier "flex" was asked for, "default" otherwise.
 // The server records every request and counts replies, including the
 // successful ("paid") replies per distinct prompt.
 //

@@ -18,6 +18,8 @@ type Rule struct {
 	// StepKeyPoints. "" matches every kind, unrecognised requests included.
 	Step string
 	// Times is how many requests the rule fires on; 0 means every time.
+	// A rule whose Fault has FlexUnavailable only fires on (and only
+	// counts) requests with service_tier "flex".
 	Times int
 	// Fault is what happens to the requests the rule fires on.
 	Fault Fault
@@ -25,7 +27,7 @@ type Rule struct {
 
 // Fault describes how a reply goes wrong. Waiting fields (Delay, Hold) come
 // first and combine with anything else. Then the first of these that is set
-// decides the reply: Drop, HTMLBody, Status, InvalidJSON. Otherwise the reply
+// decides the reply: FlexUnavailable, Drop, HTMLBody, Status, InvalidJSON. Otherwise the reply
 // is the normal one, altered by Truncate, NonEnglish, BadKeyPoints, Refuse and
 // Length (NonEnglish wins over BadKeyPoints, Refuse over Length). The header
 // fields (RetryAfter, RetryAfterMS, Header) are sent with
@@ -33,6 +35,12 @@ type Rule struct {
 //
 // A Fault with only waiting fields replies normally after the wait.
 type Fault struct {
+	// FlexUnavailable refuses a flex request as OpenAI does when the flex
+	// tier has no capacity: 429 with the body
+	// {"error":{"message":"Resource Unavailable","type":"invalid_request_error","param":null,"code":"resource_unavailable"}}.
+	// The rule passes over requests without service_tier "flex", which
+	// get the reply they would get without it.
+	FlexUnavailable bool
 	// Status makes the reply this HTTP status with an OpenAI error body,
 	// {"error":{"message","type","param","code"}}.
 	Status int
@@ -94,8 +102,11 @@ type ruleState struct {
 }
 
 // matches reports whether the rule applies to a request and has uses left.
-func (r *ruleState) matches(content, step string) bool {
+func (r *ruleState) matches(content, step, tier string) bool {
 	if r.Times > 0 && r.fired >= r.Times {
+		return false
+	}
+	if r.Fault.FlexUnavailable && tier != "flex" {
 		return false
 	}
 	if r.Step != "" && r.Step != step {

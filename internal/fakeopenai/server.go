@@ -60,7 +60,9 @@ type Recorded struct {
 	// ResponseFormat is response_format.type: "", "text", "json_object" or
 	// "json_schema".
 	ResponseFormat string
-	Header         http.Header
+	// ServiceTier is service_tier: "" when absent, else e.g. "flex".
+	ServiceTier string
+	Header      http.Header
 	// Body is the raw request body.
 	Body []byte
 	// Status is the HTTP status answered; 0 when the connection was
@@ -285,6 +287,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Model:          in.req.Model,
 		Messages:       in.messages,
 		ResponseFormat: in.format,
+		ServiceTier:    in.req.ServiceTier,
 		Header:         r.Header.Clone(),
 		Body:           body,
 	}
@@ -300,7 +303,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var f *Fault
 	if isChat && authorized && in.err == "" {
 		for _, rule := range s.rules {
-			if rule.matches(in.content, in.parsed.Step) {
+			if rule.matches(in.content, in.parsed.Step, in.req.ServiceTier) {
 				rule.fired++
 				fault := rule.Fault
 				f = &fault

@@ -18,6 +18,7 @@ type chatRequest struct {
 	Messages       []requestMessage `json:"messages"`
 	ResponseFormat json.RawMessage  `json:"response_format"`
 	Stream         bool             `json:"stream"`
+	ServiceTier    string           `json:"service_tier"`
 }
 
 type requestMessage struct {
@@ -56,6 +57,12 @@ func decodeChat(body []byte, readErr error) incoming {
 	}
 	if in.req.Stream {
 		in.err = "fakeopenai does not support streaming"
+		return in
+	}
+	switch in.req.ServiceTier {
+	case "", "auto", "default", "flex", "priority":
+	default:
+		in.err = fmt.Sprintf("Invalid value: '%s'. Supported values are: 'auto', 'default', 'flex', and 'priority'.", in.req.ServiceTier)
 		return in
 	}
 	for i, m := range in.req.Messages {
@@ -111,6 +118,9 @@ func messageText(raw json.RawMessage) (string, bool) {
 func (s *Server) faultReply(f *Fault, in *incoming, seq int) reply {
 	var rep reply
 	switch {
+	case f.FlexUnavailable:
+		// Rules with FlexUnavailable only fire on flex requests.
+		rep = errorReply(http.StatusTooManyRequests, apiError{Code: flexUnavailableCode})
 	case f.Drop:
 		return reply{kind: replyDrop}
 	case f.HTMLBody:
@@ -230,10 +240,11 @@ func (s *Server) chatReply(in *incoming, f *Fault, seq int) reply {
 	usage := completionUsage{PromptTokens: promptBytes/4 + 1, CompletionTokens: len(content)/4 + 1}
 	usage.TotalTokens = usage.PromptTokens + usage.CompletionTokens
 	resp := completion{
-		ID:      fmt.Sprintf("chatcmpl-fake-%d", seq),
-		Object:  "chat.completion",
-		Created: time.Now().Unix(),
-		Model:   in.req.Model,
+		ID:          fmt.Sprintf("chatcmpl-fake-%d", seq),
+		Object:      "chat.completion",
+		Created:     time.Now().Unix(),
+		Model:       in.req.Model,
+		ServiceTier: servedTier(in.req.ServiceTier),
 		Choices: []choice{{
 			Index:        0,
 			Message:      replyMessage{Role: "assistant", Content: content},
@@ -250,6 +261,15 @@ func (s *Server) chatReply(in *incoming, f *Fault, seq int) reply {
 	}
 }
 
+// servedTier returns the service_tier of a reply: "flex" when flex was
+// asked for, "default" otherwise.
+func servedTier(asked string) string {
+	if asked == "flex" {
+		return "flex"
+	}
+	return "default"
+}
+
 func keyPointsJSON(points []string) string {
 	return string(mustJSON(struct {
 		KeyPoints []string `json:"key_points"`
@@ -258,12 +278,13 @@ func keyPointsJSON(points []string) string {
 
 // completion is an OpenAI chat completion object.
 type completion struct {
-	ID      string          `json:"id"`
-	Object  string          `json:"object"`
-	Created int64           `json:"created"`
-	Model   string          `json:"model"`
-	Choices []choice        `json:"choices"`
-	Usage   completionUsage `json:"usage"`
+	ID          string          `json:"id"`
+	Object      string          `json:"object"`
+	Created     int64           `json:"created"`
+	Model       string          `json:"model"`
+	Choices     []choice        `json:"choices"`
+	Usage       completionUsage `json:"usage"`
+	ServiceTier string          `json:"service_tier"`
 }
 
 type choice struct {
@@ -359,8 +380,11 @@ func errorDefaults(status int, code string) (typ, defCode, msg string) {
 	case http.StatusNotFound:
 		return "invalid_request_error", "model_not_found", "The model does not exist or you do not have access to it."
 	case http.StatusTooManyRequests:
-		if code == "insufficient_quota" {
+		switch code {
+		case "insufficient_quota":
 			return "insufficient_quota", "", "You exceeded your current quota, please check your plan and billing details."
+		case flexUnavailableCode:
+			return "invalid_request_error", "", "Resource Unavailable"
 		}
 		return "requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again later."
 	case http.StatusInternalServerError:
@@ -377,6 +401,10 @@ func errorDefaults(status int, code string) (typ, defCode, msg string) {
 	}
 	return "invalid_request_error", "", http.StatusText(status)
 }
+
+// flexUnavailableCode is error.code of the 429 sent when the flex tier has
+// no capacity.
+const flexUnavailableCode = "resource_unavailable"
 
 func unsupportedFormat(typ string) reply {
 	return errorReply(http.StatusBadRequest, apiError{

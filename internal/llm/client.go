@@ -26,6 +26,20 @@ const (
 	DefaultMaxRetries      = 6
 )
 
+// ServiceTierFlex is the Config.ServiceTier of OpenAI's flex tier: batch
+// prices on ordinary calls, slower replies, and sometimes no capacity.
+const ServiceTierFlex = "flex"
+
+// FlexTimeout is the least time one HTTP attempt may take on the flex tier,
+// whose replies can take much longer than the default tier's (OpenAI
+// recommends raising the client timeout to 15 minutes). A flex client waits
+// max(RequestTimeout, FlexTimeout) for each attempt.
+const FlexTimeout = 15 * time.Minute
+
+// flexNoCapacityCode is the error code of OpenAI's 429 reply to a flex
+// request when the tier has no capacity (not charged).
+const flexNoCapacityCode = "resource_unavailable"
+
 // zeroTemperature is sent for a requested temperature of 0: go-openai omits
 // a zero Temperature (omitempty), and the server would then use its own
 // default (often 1).
@@ -47,16 +61,26 @@ type Config struct {
 	// APIVersion is Azure's api-version; DefaultAzureAPIVersion when empty.
 	APIVersion string
 	// RequestTimeout bounds each HTTP attempt; DefaultRequestTimeout when 0.
+	// On the flex tier an attempt may take max(RequestTimeout, FlexTimeout);
+	// a re-send on the default tier is still bounded by RequestTimeout.
 	RequestTimeout time.Duration
+	// ServiceTier is "" for the default tier or ServiceTierFlex ("flex")
+	// for OpenAI's flex tier; New refuses anything else. A flex request
+	// that the server refuses for lack of capacity (429
+	// resource_unavailable) is sent again at once on the default tier; this
+	// is not a retry, and the next request tries flex again.
+	ServiceTier string
 	// MaxRetries is the number of retries after the first attempt;
 	// DefaultMaxRetries when 0, none when negative.
 	MaxRetries int
 	// HTTPClient, when set, is used (a copy of it, with its transport
 	// wrapped) instead of a client built with timeouts. Its Timeout is set
-	// to RequestTimeout when 0.
+	// to the attempt timeout (RequestTimeout, or FlexTimeout on the flex
+	// tier if longer) when 0; a Timeout that is set is kept, flex or not.
 	HTTPClient *http.Client
-	// Logger receives retries (debug) and fall-backs (info); discarded
-	// when nil.
+	// Logger receives retries and the tier that served each reply of a
+	// flex client (debug), and fall-backs (info, the first of each kind);
+	// discarded when nil.
 	Logger *slog.Logger
 	// Sleep waits between retries and returns ctx's error when ctx ends
 	// first; a timer when nil.
@@ -74,9 +98,17 @@ type Client struct {
 	host       string
 	model      string
 	maxRetries int
+	hc         *http.Client // what go-openai sends through
 	log        *slog.Logger
 	sleep      func(ctx context.Context, d time.Duration) error
 	now        func() time.Time
+
+	// flex sends requests on the flex tier first; requestTimeout then
+	// bounds the default-tier re-sends, which the HTTP client (timed for
+	// flex) would let run for FlexTimeout.
+	flex           bool
+	requestTimeout time.Duration
+	flexFallbacks  atomic.Int64
 
 	randMu sync.Mutex
 	rnd    func() float64
@@ -87,7 +119,8 @@ type Client struct {
 
 var _ jobs.Completer = (*Client)(nil)
 
-// New returns a Client for cfg. It fails only on an invalid base URL.
+// New returns a Client for cfg. It fails only on an invalid base URL or
+// service tier.
 func New(cfg Config) (*Client, error) {
 	base := strings.TrimSpace(cfg.BaseURL)
 	if base == "" {
@@ -103,8 +136,20 @@ func New(cfg Config) (*Client, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("invalid base URL %q: no host", base)
 	}
+	var flex bool
+	switch cfg.ServiceTier {
+	case "":
+	case ServiceTierFlex:
+		flex = true
+	default:
+		return nil, fmt.Errorf("invalid service tier %q: want %q or \"\" (the default tier)", cfg.ServiceTier, ServiceTierFlex)
+	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	attemptTimeout := cfg.RequestTimeout
+	if flex {
+		attemptTimeout = max(attemptTimeout, FlexTimeout)
 	}
 	switch {
 	case cfg.MaxRetries == 0:
@@ -130,21 +175,24 @@ func New(cfg Config) (*Client, error) {
 		oc = openai.DefaultConfig(cfg.APIKey)
 		oc.BaseURL = base
 	}
-	hc, tr := newHTTPClient(cfg)
+	hc, tr := newHTTPClient(cfg.HTTPClient, attemptTimeout)
 	oc.HTTPClient = hc
 
 	c := &Client{
-		api:        openai.NewClientWithConfig(oc),
-		tr:         tr,
-		key:        cfg.APIKey,
-		host:       u.Host,
-		model:      cfg.Model,
-		maxRetries: cfg.MaxRetries,
-		log:        cfg.Logger,
-		sleep:      cfg.Sleep,
-		now:        time.Now,
-		rnd:        cfg.Rand,
-		fallbacks:  make(map[string]*fallbacks),
+		api:            openai.NewClientWithConfig(oc),
+		tr:             tr,
+		key:            cfg.APIKey,
+		host:           u.Host,
+		model:          cfg.Model,
+		maxRetries:     cfg.MaxRetries,
+		hc:             hc,
+		flex:           flex,
+		requestTimeout: cfg.RequestTimeout,
+		log:            cfg.Logger,
+		sleep:          cfg.Sleep,
+		now:            time.Now,
+		rnd:            cfg.Rand,
+		fallbacks:      make(map[string]*fallbacks),
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -156,9 +204,13 @@ func New(cfg Config) (*Client, error) {
 		c.rnd = rand.Float64
 	}
 	c.log.Debug("chat client ready", "host", c.host, "model", c.model, "azure", oc.APIType == openai.APITypeAzure,
-		"request_timeout", hc.Timeout, "max_retries", c.maxRetries)
+		"request_timeout", hc.Timeout, "max_retries", c.maxRetries, "service_tier", cfg.ServiceTier)
 	return c, nil
 }
+
+// FlexFallbacks returns how many flex requests were sent again on the
+// default tier because the flex tier had no capacity.
+func (c *Client) FlexFallbacks() int64 { return c.flexFallbacks.Load() }
 
 // rand returns the next jitter factor, kept within [0, 1].
 func (c *Client) rand() float64 {
@@ -176,7 +228,9 @@ func (c *Client) rand() float64 {
 // without it, and the client remembers this for the model for the rest of
 // the run: structured outputs fall back to JSON mode, then to no
 // response_format; max_tokens becomes max_completion_tokens; temperature
-// is left out. These re-sends count in Reply.Attempts but not as retries.
+// is left out. A flex client re-sends a flex request that found no capacity
+// on the default tier, for this request only. These re-sends count in
+// Reply.Attempts but not as retries.
 func (c *Client) Complete(ctx context.Context, req jobs.Request) (jobs.Reply, error) {
 	log := c.log.With("article_id", req.ArticleID, "step", string(req.Step), "model", req.Model)
 	fb := c.fallbacksFor(req.Model)
@@ -207,11 +261,16 @@ func (c *Client) Complete(ctx context.Context, req jobs.Request) (jobs.Reply, er
 // *jobs.CallError.
 func (c *Client) attempt(ctx context.Context, log *slog.Logger, req jobs.Request, fb *fallbacks) (jobs.Reply, int, error) {
 	requests := 0
+	flex := c.flex
 	// Each fall-back moves its state one way, so a few re-sends at most.
 	for range 8 {
 		used := fb.load()
+		cr := c.chatRequest(req, used)
+		if flex {
+			cr.ServiceTier = openai.ServiceTierFlex
+		}
 		capt := &capture{}
-		resp, err := c.api.CreateChatCompletion(withCapture(ctx, capt), c.chatRequest(req, used))
+		resp, err := c.send(ctx, capt, cr)
 		roundTrips, status, header := capt.result()
 		if roundTrips > 0 {
 			requests++
@@ -223,10 +282,23 @@ func (c *Client) attempt(ctx context.Context, log *slog.Logger, req jobs.Request
 					Message: "reply has no choices",
 				}
 			}
+			if c.flex {
+				log.Debug("chat completion served", "requested_tier", string(cr.ServiceTier), "service_tier", string(resp.ServiceTier))
+			}
 			return replyFrom(resp), requests, nil
 		}
 		if ctx.Err() != nil {
 			return jobs.Reply{}, requests, ctx.Err()
+		}
+		if flex && flexNoCapacity(err) {
+			flex = false
+			reason := c.scrub(err.Error())
+			if c.flexFallbacks.Add(1) == 1 {
+				log.Info("flex tier has no capacity; falling back to the default tier for this request", "error", reason)
+			} else {
+				log.Debug("flex tier has no capacity; falling back to the default tier for this request", "error", reason)
+			}
+			continue
 		}
 		if c.fallBack(log, err, req, used, fb) {
 			continue
@@ -234,6 +306,38 @@ func (c *Client) attempt(ctx context.Context, log *slog.Logger, req jobs.Request
 		return jobs.Reply{}, requests, c.classify(err, status, header)
 	}
 	return jobs.Reply{}, requests, &jobs.CallError{Reason: ReasonInvalidRequest, Message: "too many fall-back re-sends"}
+}
+
+// send makes one call. A default-tier request of a flex client is bounded
+// by the request timeout, not by the HTTP client's longer flex timeout.
+func (c *Client) send(ctx context.Context, capt *capture, cr openai.ChatCompletionRequest) (openai.ChatCompletionResponse, error) {
+	if d := c.sendTimeout(cr.ServiceTier == openai.ServiceTierFlex); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	return c.api.CreateChatCompletion(withCapture(ctx, capt), cr)
+}
+
+// sendTimeout returns the deadline put on a request's context on top of the
+// HTTP client's timeout, or 0 for none: a flex client's HTTP client waits
+// for the flex tier, so its default-tier re-sends get the request timeout.
+func (c *Client) sendTimeout(flexRequest bool) time.Duration {
+	if !c.flex || flexRequest || c.requestTimeout >= c.hc.Timeout {
+		return 0
+	}
+	return c.requestTimeout
+}
+
+// flexNoCapacity reports whether err is the flex tier's "no capacity" reply:
+// 429 with code resource_unavailable, or a message saying so for servers
+// that leave the code out.
+func flexNoCapacity(err error) bool {
+	se, ok := parseServerError(err)
+	if !ok || se.status != http.StatusTooManyRequests {
+		return false
+	}
+	return se.code == flexNoCapacityCode || strings.Contains(strings.ToLower(se.message), "resource unavailable")
 }
 
 func replyFrom(resp openai.ChatCompletionResponse) jobs.Reply {

@@ -4,8 +4,10 @@
 // Client implements jobs.Completer on top of go-openai, which is imported by
 // this package only. It adds what go-openai lacks: an HTTP client with
 // timeouts, retries with backoff and jitter that honour Retry-After, a
-// classification of failures into *jobs.CallError, and fall-backs for servers
-// that reject structured outputs, max_tokens or temperature.
+// classification of failures into *jobs.CallError, fall-backs for servers
+// that reject structured outputs, max_tokens or temperature, and OpenAI's
+// flex tier with a longer timeout and a fall-back to the default tier when
+// flex has no capacity.
 //
 // The API key is never logged, and is scrubbed from every error message.
 package llm

@@ -109,17 +109,18 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 
 func (b *limitedBody) Close() error { return b.rc.Close() }
 
-// newHTTPClient returns the client go-openai sends through: cfg.HTTPClient
-// (or a new client with timeouts) with a captureTransport beneath it.
-func newHTTPClient(cfg Config) (*http.Client, *captureTransport) {
+// newHTTPClient returns the client go-openai sends through: a copy of
+// given (or a new client with timeouts) with a captureTransport beneath it.
+// timeout bounds each attempt.
+func newHTTPClient(given *http.Client, timeout time.Duration) (*http.Client, *captureTransport) {
 	var hc http.Client
-	if cfg.HTTPClient != nil {
-		hc = *cfg.HTTPClient
+	if given != nil {
+		hc = *given
 	} else {
-		hc.Transport = newTransport(cfg.RequestTimeout)
+		hc.Transport = newTransport(timeout)
 	}
 	if hc.Timeout == 0 {
-		hc.Timeout = cfg.RequestTimeout
+		hc.Timeout = timeout
 	}
 	base := hc.Transport
 	if base == nil {
