@@ -14,19 +14,40 @@ import (
 // key points from the translation, and turns the outcome into its Result.
 func (r *runner) process(a Article, base Result) Result {
 	log := r.opts.Logger.With("article_id", a.ID)
-	tr, err := ask(r, Request{
-		ArticleID: a.ID,
-		Step:      StepTranslate,
-		Model:     r.opts.Model,
-	}, func() ([]prompts.Message, error) {
-		return r.opts.Prompts.Translate(prompts.TranslateInput{Title: a.Title, Body: a.Body})
-	}, checkTranslation, &base)
-	if err != nil {
-		log.Warn("row failed", "step", StepTranslate, "err", err.msg)
-		return fail(base, err.reason, err.msg)
+	chunks := Split(a.Body, r.opts.MaxChunkTokens)
+	if len(chunks) > 1 {
+		log.Debug("article split", "chunks", len(chunks))
 	}
-	title, body := tr.title, tr.body
-	base.TitleEN, base.Translation = title, body
+	var title string
+	var body strings.Builder
+	for i, ch := range chunks {
+		// The title goes with the first chunk; the others come untitled.
+		in := prompts.TranslateInput{Body: ch.Text}
+		if i == 0 {
+			in.Title = a.Title
+		}
+		tr, err := ask(r, Request{
+			ArticleID: a.ID,
+			Step:      StepTranslate,
+			Model:     r.opts.Model,
+		}, func() ([]prompts.Message, error) {
+			return r.opts.Prompts.Translate(in)
+		}, checkTranslation, &base)
+		if err != nil {
+			if len(chunks) > 1 {
+				err.msg = fmt.Sprintf("chunk %d of %d: %s", i+1, len(chunks), err.msg)
+			}
+			log.Warn("row failed", "step", StepTranslate, "err", err.msg)
+			return fail(base, err.reason, err.msg)
+		}
+		if i == 0 {
+			title = tr.title
+		}
+		body.WriteString(tr.body)
+		body.WriteString(ch.Sep)
+	}
+	base.TitleEN, base.Translation = title, body.String()
+	translation := base.Translation
 
 	want := r.opts.KeyPoints
 	kp, err := ask(r, Request{
@@ -35,7 +56,7 @@ func (r *runner) process(a Article, base Result) Result {
 		Model:     r.opts.SummaryModel,
 		Schema:    &prompts.KeyPointsSchema,
 	}, func() ([]prompts.Message, error) {
-		return r.opts.Prompts.KeyPoints(prompts.KeyPointsInput{Title: title, Translation: body, Count: want})
+		return r.opts.Prompts.KeyPoints(prompts.KeyPointsInput{Title: title, Translation: translation, Count: want})
 	}, func(reply string) ([]string, *rowError) { return checkKeyPoints(reply, want) }, &base)
 	if err != nil {
 		log.Warn("row failed", "step", StepKeyPoints, "err", err.msg)

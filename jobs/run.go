@@ -37,7 +37,10 @@ type Options struct {
 	SummaryModel string // model for the key points; "" = Model
 	KeyPoints    int
 	Concurrency  int
-	Prompts      *prompts.Set
+	// MaxChunkTokens is the estimated size above which a body is split and
+	// translated in pieces (see Split); DefaultMaxChunkTokens when 0.
+	MaxChunkTokens int
+	Prompts        *prompts.Set
 
 	// ReplyRetries is how many times a reply that fails its checks (not
 	// English, unparseable, refused) is asked for again before the row fails.
@@ -75,6 +78,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
+	}
+	if o.MaxChunkTokens <= 0 {
+		o.MaxChunkTokens = DefaultMaxChunkTokens
 	}
 	if o.ReplyRetries < 0 {
 		o.ReplyRetries = 0
@@ -241,8 +247,8 @@ func newRunner(ctx context.Context, opts Options, c Completer, info *InputSummar
 // the templates, the models and the options.
 func promptVersion(o Options) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "templates=%s\nmodel=%s\nsummary_model=%s\nkey_points=%d\n",
-		o.Prompts.Version(), o.Model, o.SummaryModel, o.KeyPoints)
+	fmt.Fprintf(h, "templates=%s\nmodel=%s\nsummary_model=%s\nkey_points=%d\nmax_chunk_tokens=%d\n",
+		o.Prompts.Version(), o.Model, o.SummaryModel, o.KeyPoints, o.MaxChunkTokens)
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tarjama/tarjama/internal/fakeopenai"
+	"github.com/tarjama/tarjama/jobs"
 )
 
 const (
@@ -168,8 +169,23 @@ func readCSV(t *testing.T, path string) []map[string]string {
 // answers for its article.
 func wantOK(t *testing.T, i int, a article, c map[string]string, j jsonRow) {
 	t.Helper()
+	wantOKChunked(t, i, a, c, j, jobs.DefaultMaxChunkTokens)
+}
+
+// translated is what the test server's translation of body comes to when
+// tarjama splits it at maxChunk tokens.
+func translated(body string, maxChunk int) string {
+	var b strings.Builder
+	for _, ch := range jobs.Split(body, maxChunk) {
+		b.WriteString(fakeopenai.TranslateBody(ch.Text) + ch.Sep)
+	}
+	return b.String()
+}
+
+func wantOKChunked(t *testing.T, i int, a article, c map[string]string, j jsonRow, maxChunk int) {
+	t.Helper()
 	title := fakeopenai.TranslateTitle(a.title)
-	body := fakeopenai.TranslateBody(a.body)
+	body := translated(a.body, maxChunk)
 	points := fakeopenai.KeyPoints(title, body, 5)
 	if j.ID != a.id || j.Status != "ok" || j.Error != "" || j.TitleEN != title || j.Translation != body ||
 		!cmp.Equal(j.KeyPoints, points) || j.Model != fakeopenai.ModelID {
@@ -217,11 +233,21 @@ func TestRunFixturesEndToEnd(t *testing.T) {
 		prompt += jsonRows[i].Usage.PromptTokens
 		completion += jsonRows[i].Usage.CompletionTokens
 	}
-	if st := srv.Stats(); st.Requests != 120 || st.OK != 120 {
-		t.Errorf("server saw %d requests (%d ok), want 120: two per article", st.Requests, st.OK)
+	// One request per chunk and one for the key points: the longest
+	// articles are split at the default --max-chunk-tokens.
+	requests, split := 0, 0
+	for _, a := range arts {
+		n := len(jobs.Split(a.body, jobs.DefaultMaxChunkTokens))
+		requests += n + 1
+		if n > 1 {
+			split++
+		}
+	}
+	if st := srv.Stats(); st.Requests != requests || st.OK != requests || split == 0 {
+		t.Errorf("server saw %d requests (%d ok), want %d (%d articles split)", st.Requests, st.OK, requests, split)
 	}
 	for _, want := range []string{"done: 60 rows: 60 ok, 0 skipped, 0 failed, 0 cached",
-		"requests 120 (0 retries)", fmt.Sprintf("tokens %d prompt + %d completion", prompt, completion)} {
+		fmt.Sprintf("requests %d (0 retries)", requests), fmt.Sprintf("tokens %d prompt + %d completion", prompt, completion)} {
 		if !strings.Contains(res.stderr, want) {
 			t.Errorf("summary lacks %q:\n%s", want, res.stderr)
 		}
@@ -580,5 +606,43 @@ func TestRunFlexTierFallsBack(t *testing.T) {
 	}
 	if res := runCLI(t, context.Background(), "", runArgs(srv, out, "-i", fixtures, "--service-tier", "priority")...); res.code != 1 || !strings.Contains(res.stderr, `--service-tier "priority"`) {
 		t.Errorf("unknown tier: exit %d, %q", res.code, res.stderr)
+	}
+}
+
+func TestRunSplitsLongArticles(t *testing.T) {
+	srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+	out := t.TempDir()
+	const maxChunk = 200
+	res := runCLI(t, context.Background(), "", runArgs(srv, out, "-i", fixtures, "--max-chunk-tokens", strconv.Itoa(maxChunk))...)
+	if res.code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+	}
+	arts := readFixtures(t, fixtures)
+	rows := readJSON(t, filepath.Join(out, "results.json"))
+	csvRows := readCSV(t, filepath.Join(out, "results.csv"))
+	requests, split := 0, 0
+	for i, a := range arts {
+		wantOKChunked(t, i, a, csvRows[i], rows[i], maxChunk)
+		n := len(jobs.Split(a.body, maxChunk))
+		requests += n + 1
+		if n > 1 {
+			split++
+		}
+	}
+	if split < 10 {
+		t.Fatalf("only %d articles split at %d tokens: the test proves little", split, maxChunk)
+	}
+	if got := srv.Stats().Requests; got != requests {
+		t.Errorf("%d requests, want %d (one per chunk, one for the key points)", got, requests)
+	}
+	// Only the first chunk carries the title.
+	titled := 0
+	for _, r := range srv.Requests() {
+		if r.Step == fakeopenai.StepTranslate && !strings.Contains(fakeopenai.Content(r.Messages), "The title is empty") {
+			titled++
+		}
+	}
+	if titled != 60 {
+		t.Errorf("%d translation requests carry a title, want 60 (one per article)", titled)
 	}
 }

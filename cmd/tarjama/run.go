@@ -37,6 +37,7 @@ func runFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "request-timeout", Value: llm.DefaultRequestTimeout, Usage: "time one HTTP request may take (`D`)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "prompts", Usage: "`DIR` of templates (translate.tmpl, key_points.tmpl) that override the embedded ones, file by file"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "key-points", Value: jobs.DefaultKeyPoints, Usage: "how many key points per article (`N`)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-chunk-tokens", Value: jobs.DefaultMaxChunkTokens, Usage: "bodies longer than `N` tokens (estimated) are split on paragraph and sentence bounds and translated piece by piece"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "excel", Usage: "write a byte-order mark and cut cells at Excel's 32,767-character limit in results.csv"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "service-tier", Value: "default", Usage: "`TIER`: default, or flex for OpenAI's flex tier (batch prices, slower, 15m timeout), falling back to the default tier when flex has no capacity"}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "max-cost", Usage: "stop starting rows when the cost so far plus the rows in flight would pass `USD` at list prices (exit 2; rows not done fail with reason budget)"}),
@@ -60,6 +61,7 @@ type runOptions struct {
 	RequestTimeout              time.Duration
 	PromptsDir                  string
 	KeyPoints, Limit            int
+	MaxChunkTokens              int
 	MaxCost                     float64
 	ServiceTier                 string
 	Excel                       bool
@@ -82,8 +84,9 @@ func runOptionsFrom(c *cli.Context) runOptions {
 		PromptsDir:     c.String("prompts"),
 		KeyPoints:      c.Int("key-points"), Limit: c.Int("limit"),
 		MaxCost: c.Float64("max-cost"), ServiceTier: c.String("service-tier"),
-		Excel:     c.Bool("excel"),
-		LogFormat: c.String("log-format"), LogLevel: c.String("log-level"),
+		MaxChunkTokens: c.Int("max-chunk-tokens"),
+		Excel:          c.Bool("excel"),
+		LogFormat:      c.String("log-format"), LogLevel: c.String("log-level"),
 		Quiet: c.Bool("quiet"), NoProgress: c.Bool("no-progress"),
 		ProgressInterval: c.Duration("progress-interval"),
 	}
@@ -111,6 +114,8 @@ func (o runOptions) validate() error {
 		return &usageError{fmt.Sprintf("--service-tier %q: want default or flex", o.ServiceTier), "--service-tier flex"}
 	case o.MaxCost < 0:
 		return &usageError{fmt.Sprintf("--max-cost %g: must be positive (or 0: no limit)", o.MaxCost), "--max-cost 5"}
+	case o.MaxChunkTokens < 50:
+		return &usageError{fmt.Sprintf("--max-chunk-tokens %d: must be at least 50", o.MaxChunkTokens), fmt.Sprintf("--max-chunk-tokens %d", jobs.DefaultMaxChunkTokens)}
 	case o.Limit < 0:
 		return &usageError{fmt.Sprintf("--limit %d: must be 0 (all) or more", o.Limit), "--limit 100"}
 	case o.Model == "":
@@ -202,12 +207,13 @@ func runCommand(ctx context.Context, o runOptions, env *Env) error {
 		Path: path, Name: name, InputOptions: in,
 		Model: o.Model, SummaryModel: o.SummaryModel,
 		KeyPoints: o.KeyPoints, Concurrency: o.Concurrency,
-		MaxCost:      o.MaxCost,
-		Prompts:      set,
-		ReplyRetries: jobs.DefaultReplyRetries,
-		Abort:        env.Abort,
-		Logger:       log,
-		Progress:     progress,
+		MaxCost:        o.MaxCost,
+		MaxChunkTokens: o.MaxChunkTokens,
+		Prompts:        set,
+		ReplyRetries:   jobs.DefaultReplyRetries,
+		Abort:          env.Abort,
+		Logger:         log,
+		Progress:       progress,
 	}
 	if !o.NoProgress && !o.Quiet {
 		stop := reportProgress(ctx, log, progress, o.ProgressInterval)
