@@ -1,8 +1,8 @@
 package jobs
 
 import (
-	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Script shares below are measured over letters only: digits, punctuation
@@ -25,10 +25,11 @@ func hasArabic(s string) bool {
 const minLatinShare = 0.7
 
 // englishWords are common English function words; a long Latin-script reply
-// with none of them is some other language (French, say).
+// with none of them is some other language (French, say). Words that are
+// also French ("a", "on") are left out.
 var englishWords = map[string]bool{
-	"the": true, "of": true, "and": true, "to": true, "in": true, "a": true,
-	"is": true, "was": true, "for": true, "on": true, "that": true, "with": true,
+	"the": true, "of": true, "and": true, "to": true, "in": true,
+	"is": true, "was": true, "for": true, "that": true, "with": true,
 	"he": true, "it": true, "by": true, "as": true, "at": true, "are": true,
 	"said": true, "from": true, "has": true, "have": true, "will": true,
 }
@@ -39,29 +40,41 @@ const minWordsForStopwords = 8
 
 // looksEnglish reports whether s reads as English text: mostly Latin letters
 // and, when it is long enough to tell, some English function words. An
-// empty or letterless s is not English.
+// empty or letterless s is not English. It makes one pass over s and
+// allocates nothing: it runs on every reply.
 func looksEnglish(s string) bool {
-	var letters, latin int
+	var letters, latin, words int
+	var word [8]byte // the current word, lower-cased, while it is short ASCII
+	n, ascii := 0, true
+	found := false
+	endWord := func() {
+		if n > 0 {
+			words++
+			if !found && ascii && n <= len(word) && englishWords[string(word[:n])] {
+				found = true
+			}
+		}
+		n, ascii = 0, true
+	}
 	for _, r := range s {
 		if !unicode.IsLetter(r) {
+			endWord()
 			continue
 		}
 		letters++
 		if unicode.Is(unicode.Latin, r) {
 			latin++
 		}
+		if r < utf8.RuneSelf && n < len(word) {
+			word[n] = byte(unicode.ToLower(r))
+		} else {
+			ascii = false
+		}
+		n++
 	}
+	endWord()
 	if letters == 0 || float64(latin)/float64(letters) < minLatinShare {
 		return false
 	}
-	words := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) })
-	if len(words) < minWordsForStopwords {
-		return true
-	}
-	for _, w := range words {
-		if englishWords[w] {
-			return true
-		}
-	}
-	return false
+	return words < minWordsForStopwords || found
 }

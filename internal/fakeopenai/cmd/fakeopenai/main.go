@@ -27,7 +27,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "fakeopenai: -addr %s: want a loopback address such as 127.0.0.1:8089\n", *addr)
 		os.Exit(1)
 	}
-	srv, err := fakeopenai.Listen(*addr, fakeopenai.Options{Latency: *latency})
+	srv, err := fakeopenai.Listen(*addr, fakeopenai.Options{Latency: *latency, NoRecord: true})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fakeopenai: %v\n", err)
 		os.Exit(1)
