@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tarjama/tarjama/prompts"
 )
@@ -462,5 +463,33 @@ func TestRunMaxCost(t *testing.T) {
 	opts.Model = "some-local-model"
 	if _, _, err := runWith(t, context.Background(), opts, c); err == nil || !strings.Contains(err.Error(), `knows none for model "some-local-model"`) {
 		t.Errorf("--max-cost with an unpriced model: err = %v", err)
+	}
+}
+
+func TestRunGraceBoundsTheWaitForRequestsInFlight(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := completerFunc(func(callCtx context.Context, req Request) (Reply, error) {
+		cancel()         // Ctrl-C once the request is in flight
+		<-callCtx.Done() // a request that would never end on its own
+		return Reply{}, callCtx.Err()
+	})
+	opts := testOptions(t, writeCSV(t, "id,body\n1,"+ar+"\n2,"+ar+" 2\n"))
+	opts.Concurrency, opts.Grace = 1, time.Millisecond
+	progress := &Progress{}
+	opts.Progress = progress
+	sum, sink, err := runWith(t, ctx, opts, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Interrupted || sum.Failed != 2 || !sink.closed {
+		t.Errorf("summary %+v closed=%v: want both rows failed as interrupted and the outputs written", sum, sink.closed)
+	}
+	for _, r := range sink.rows {
+		if !strings.HasPrefix(r.Error, "interrupted: ") {
+			t.Errorf("row %d error %q", r.Row, r.Error)
+		}
+	}
+	if p := progress.Snapshot(); p.Total != 2 || p.Rows != 2 || p.Failed != 2 || p.OK != 0 {
+		t.Errorf("progress %+v, want the summary's counts", p)
 	}
 }
