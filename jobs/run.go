@@ -297,7 +297,9 @@ func (r *runner) run(ctx context.Context, sink Sink) (Summary, error) {
 
 	sum, writeErr := r.collect(queue, sink)
 	if writeErr != nil {
-		// Stop everything: the outputs cannot be written.
+		// Stop everything: the outputs cannot be written. No row starts
+		// after this; the ones queued are dropped.
+		r.stop(writeErr)
 		r.stopWork()
 		for range queue {
 		}
