@@ -10,10 +10,29 @@ import (
 	"github.com/tarjama/tarjama/prompts"
 )
 
+// row is the work on one article: its result so far and where its replies
+// came from.
+type row struct {
+	res *Result
+	// live and cached count the replies used, sent for or found in the
+	// store.
+	live, cached int
+}
+
 // process makes the requests of one article, translation first, then the
 // key points from the translation, and turns the outcome into its Result.
-func (r *runner) process(a Article, base Result) Result {
+// fromStore reports that every reply came from the store (or that the
+// row's earlier failure was kept), so the row cost nothing.
+func (r *runner) process(a Article, base Result) (res Result, fromStore bool) {
 	log := r.opts.Logger.With("article_id", a.ID)
+	w := &row{res: &base}
+	if prev, ok := r.keptFailure(base); ok {
+		return prev, true
+	}
+	defer func() {
+		fromStore = w.live == 0 && w.cached > 0
+		r.record(res)
+	}()
 	chunks := Split(a.Body, r.opts.MaxChunkTokens)
 	if len(chunks) > 1 {
 		log.Debug("article split", "chunks", len(chunks))
@@ -26,19 +45,19 @@ func (r *runner) process(a Article, base Result) Result {
 		if i == 0 {
 			in.Title = a.Title
 		}
-		tr, err := ask(r, Request{
+		tr, err := ask(r, w, Request{
 			ArticleID: a.ID,
 			Step:      StepTranslate,
 			Model:     r.opts.Model,
 		}, func() ([]prompts.Message, error) {
 			return r.opts.Prompts.Translate(in)
-		}, checkTranslation, &base)
+		}, checkTranslation)
 		if err != nil {
 			if len(chunks) > 1 {
 				err.msg = fmt.Sprintf("chunk %d of %d: %s", i+1, len(chunks), err.msg)
 			}
 			log.Warn("row failed", "step", StepTranslate, "err", err.msg)
-			return fail(base, err.reason, err.msg)
+			return fail(base, err.reason, err.msg), false
 		}
 		if i == 0 {
 			title = tr.title
@@ -50,36 +69,42 @@ func (r *runner) process(a Article, base Result) Result {
 	translation := base.Translation
 
 	want := r.opts.KeyPoints
-	kp, err := ask(r, Request{
+	kp, err := ask(r, w, Request{
 		ArticleID: a.ID,
 		Step:      StepKeyPoints,
 		Model:     r.opts.SummaryModel,
 		Schema:    &prompts.KeyPointsSchema,
 	}, func() ([]prompts.Message, error) {
 		return r.opts.Prompts.KeyPoints(prompts.KeyPointsInput{Title: title, Translation: translation, Count: want})
-	}, func(reply string) ([]string, *rowError) { return checkKeyPoints(reply, want) }, &base)
+	}, func(reply string) ([]string, *rowError) { return checkKeyPoints(reply, want) })
 	if err != nil {
 		log.Warn("row failed", "step", StepKeyPoints, "err", err.msg)
 		base.TitleEN, base.Translation = "", ""
-		return fail(base, err.reason, err.msg)
+		return fail(base, err.reason, err.msg), false
 	}
 	base.KeyPoints = kp
 	base.Status = StatusOK
-	return base
+	return base, false
 }
 
-// ask renders a request, sends it, and checks the reply; a reply that fails
-// its check (or is refused) is asked for again up to ReplyRetries times. It
-// adds the usage of every reply to res and returns the checked value, or why
+// ask renders a request and answers it from the store, or sends it and
+// checks the reply; a reply that fails its check (or is refused) is asked
+// for again up to ReplyRetries times. A checked reply is stored before ask
+// returns, so that nothing depends on a reply a crash could lose. ask adds
+// the usage of every reply to the row and returns the checked value, or why
 // the row fails.
-func ask[T any](r *runner, req Request, render func() ([]prompts.Message, error),
-	check func(string) (T, *rowError), res *Result) (T, *rowError) {
+func ask[T any](r *runner, w *row, req Request, render func() ([]prompts.Message, error),
+	check func(string) (T, *rowError)) (T, *rowError) {
 	var zero T
 	msgs, err := render()
 	if err != nil {
 		return zero, &rowError{"prompt", fmt.Sprintf("render %s prompt: %v", req.Step, err)}
 	}
 	req.Messages = msgs
+	key := RequestKey(req)
+	if v, ok, bad := fromStore(r, w, req, key, check); bad != nil || ok {
+		return v, bad
+	}
 	var last *rowError
 	for try := 0; try <= r.opts.ReplyRetries; try++ {
 		if try > 0 {
@@ -91,17 +116,9 @@ func ask[T any](r *runner, req Request, render func() ([]prompts.Message, error)
 		}
 		r.count(reply.Attempts)
 		r.reached.Store(true)
-		res.Usage = res.Usage.Add(reply.Usage)
-		if r.budget != nil {
-			c, _ := EstimatedCost(req.Model, reply.Usage)
-			r.budget.spend(c)
-		}
-		if res.Model == "" {
-			res.Model = reply.Model
-			if res.Model == "" {
-				res.Model = req.Model
-			}
-		}
+		r.paid(req, reply)
+		w.live++
+		w.use(req, reply)
 		switch reply.FinishReason {
 		case "length":
 			// Asking again would be cut at the same place.
@@ -111,12 +128,109 @@ func ask[T any](r *runner, req Request, render func() ([]prompts.Message, error)
 			continue
 		}
 		v, bad := check(reply.Content)
-		if bad == nil {
-			return v, nil
+		if bad != nil {
+			last = bad
+			continue
 		}
-		last = bad
+		if s := r.opts.Store; s != nil {
+			// Not cancelled with the run: a paid reply is kept.
+			if err := s.PutReply(context.WithoutCancel(r.workCtx), key, req, reply); err != nil {
+				r.stop(fmt.Errorf("keep a reply in the state file: %w", err))
+				return zero, &rowError{"state", fmt.Sprintf("the %s reply could not be kept in the state file: %v", req.Step, err)}
+			}
+		}
+		return v, nil
 	}
 	return zero, last
+}
+
+// fromStore answers req from the store when it holds a reply that still
+// passes its check. ok reports that it did; bad that the store failed.
+func fromStore[T any](r *runner, w *row, req Request, key string, check func(string) (T, *rowError)) (v T, ok bool, bad *rowError) {
+	s := r.opts.Store
+	if s == nil || r.opts.Force {
+		return v, false, nil
+	}
+	reply, found, err := s.GetReply(r.workCtx, key)
+	if err != nil {
+		r.stop(fmt.Errorf("read the state file: %w", err))
+		return v, false, &rowError{"state", fmt.Sprintf("the state file could not be read: %v", err)}
+	}
+	if !found {
+		return v, false, nil
+	}
+	v, failed := check(reply.Content)
+	if failed != nil { // checks changed since it was stored: ask again
+		return v, false, nil
+	}
+	w.cached++
+	w.use(req, reply)
+	return v, true, nil
+}
+
+// use adds a reply to the row's usage and model.
+func (w *row) use(req Request, reply Reply) {
+	w.res.Usage = w.res.Usage.Add(reply.Usage)
+	if w.res.Model == "" {
+		w.res.Model = reply.Model
+		if w.res.Model == "" {
+			w.res.Model = req.Model
+		}
+	}
+}
+
+// paid counts a reply that was paid for in this run.
+func (r *runner) paid(req Request, reply Reply) {
+	r.mu.Lock()
+	r.paidUsage = r.paidUsage.Add(reply.Usage)
+	r.mu.Unlock()
+	if r.budget != nil {
+		c, _ := EstimatedCost(req.Model, reply.Usage)
+		r.budget.spend(c)
+	}
+}
+
+// keptFailure is the row's failure from an earlier run when failed rows are
+// not to be retried (--retry-failed=false).
+func (r *runner) keptFailure(base Result) (Result, bool) {
+	s := r.opts.Store
+	if s == nil || !r.opts.KeepFailed || r.opts.Force {
+		return base, false
+	}
+	rec, ok, err := s.GetRow(r.workCtx, base.InputSHA256, base.PromptVersion)
+	if err != nil || !ok || rec.Status != StatusFailed {
+		return base, false
+	}
+	base.Status, base.Error = StatusFailed, rec.Error
+	return base, true
+}
+
+// record keeps a row's outcome in the store, for --retry-failed. Rows not
+// done (interrupted, stopped, over budget) are not outcomes.
+func (r *runner) record(res Result) {
+	s := r.opts.Store
+	if s == nil || res.Status == StatusSkipped || !isOutcome(res.Error) {
+		return
+	}
+	err := s.PutRow(context.WithoutCancel(r.workCtx), RowRecord{
+		InputSHA256: res.InputSHA256, PromptVersion: res.PromptVersion,
+		ID: res.ID, Status: res.Status, Error: res.Error,
+	})
+	if err != nil {
+		r.opts.Logger.Error("keep the row's outcome in the state file", "article_id", res.ID, "err", err)
+	}
+}
+
+// isOutcome reports whether a row's error is an outcome of its own
+// requests, rather than work not done or a failure of the whole run (a
+// rejected key, no quota) that says nothing of the row.
+func isOutcome(rowErr string) bool {
+	for _, notDone := range []string{"interrupted:", "budget:", "state:", "stopped:", "http_401:", "insufficient_quota:"} {
+		if strings.HasPrefix(rowErr, notDone) {
+			return false
+		}
+	}
+	return true
 }
 
 // callFailed turns a request's final error into the row's reason, and stops

@@ -56,6 +56,15 @@ type Options struct {
 	// Both models must have a list price (EstimatedCost).
 	MaxCost float64
 
+	// Store, when set, keeps every checked reply and every row's outcome:
+	// a request found in it is not sent again.
+	Store Store
+	// Force ignores the replies in the Store (and replaces them).
+	Force bool
+	// KeepFailed writes a row that failed in an earlier run with that
+	// failure instead of trying it again (--retry-failed=false).
+	KeepFailed bool
+
 	// Progress, when set, is kept up to date as rows are done.
 	Progress *Progress
 
@@ -102,14 +111,16 @@ func (o *Options) setDefaults() {
 // Summary is the closing account of a run.
 type Summary struct {
 	Rows, OK, Skipped, Failed int
-	// Cached counts rows answered without a request of their own (the
-	// same article as an earlier row).
+	// Cached counts rows answered without a request of their own: from the
+	// state file, or the same article as an earlier row.
 	Cached int
 	// Requests counts HTTP requests sent; Retries those that repeated an
 	// earlier one.
 	Requests, Retries int
-	Usage             Usage
-	Elapsed           time.Duration
+	// Usage counts the tokens paid for in this run (replies found in the
+	// state file are not paid again).
+	Usage   Usage
+	Elapsed time.Duration
 	// Interrupted reports that the run was cancelled before every row was
 	// done; the rows not done are failed with reason "interrupted".
 	Interrupted bool
@@ -187,6 +198,8 @@ type future struct {
 	res  Result
 	// copyOf is the row whose result this row repeats (same article), or 0.
 	copyOf int
+	// stored reports that the result came from the store at no cost.
+	stored bool
 }
 
 func (f *future) set(r Result) {
@@ -212,10 +225,11 @@ type runner struct {
 	// budget is nil without --max-cost.
 	budget *budget
 
-	mu       sync.Mutex
-	stopErr  error // first fatal error
-	requests int
-	retries  int
+	mu        sync.Mutex
+	paidUsage Usage // replies paid for in this run
+	stopErr   error // first fatal error
+	requests  int
+	retries   int
 }
 
 func newRunner(ctx context.Context, opts Options, c Completer, info *InputSummary) *runner {
@@ -309,7 +323,7 @@ func (r *runner) run(ctx context.Context, sink Sink) (Summary, error) {
 		writeErr = err
 	}
 	r.mu.Lock()
-	sum.Requests, sum.Retries = r.requests, r.retries
+	sum.Requests, sum.Retries, sum.Usage = r.requests, r.retries, r.paidUsage
 	stopErr := r.stopErr
 	r.mu.Unlock()
 	sum.Interrupted = ctx.Err() != nil && stopErr == nil
@@ -371,10 +385,13 @@ func (r *runner) dispatch(ctx context.Context, f *future, slots chan struct{}, w
 	go func() {
 		defer wg.Done()
 		defer func() { <-slots }()
-		res := r.process(f.art, base)
-		if r.budget != nil {
+		res, stored := r.process(f.art, base)
+		if r.budget != nil && !stored {
 			r.budget.done(f.art.Row, r.cost(res.Usage, res.Model))
+		} else if r.budget != nil {
+			r.budget.done(f.art.Row, 0)
 		}
+		f.stored = stored
 		f.set(res)
 	}()
 }
@@ -460,6 +477,9 @@ func (r *runner) collect(queue <-chan *future, sink Sink) (Summary, error) {
 		} else if n := r.info.Copies(f.art.Row); n > 0 {
 			repeated[f.art.Row] = &held{res: res, left: n}
 		}
+		if f.stored {
+			sum.Cached++
+		}
 		p := r.opts.Progress
 		switch res.Status {
 		case StatusOK:
@@ -474,7 +494,6 @@ func (r *runner) collect(queue <-chan *future, sink Sink) (Summary, error) {
 		}
 		sum.Rows++
 		p.rows.Add(1)
-		sum.Usage = sum.Usage.Add(res.Usage)
 		if err := sink.Write(res); err != nil {
 			return sum, fmt.Errorf("write row %d (id %s): %w", res.Row, res.ID, err)
 		}
