@@ -59,6 +59,10 @@ type Options struct {
 	// Store, when set, keeps every checked reply and every row's outcome:
 	// a request found in it is not sent again.
 	Store Store
+	// OpenStore, when set and Store is not, opens the Store once the input
+	// has passed its check (so that a bad input leaves nothing behind). The
+	// caller closes it.
+	OpenStore func(context.Context) (Store, error)
 	// Force ignores the replies in the Store (and replaces them).
 	Force bool
 	// KeepFailed writes a row that failed in an earlier run with that
@@ -167,6 +171,11 @@ func Run(ctx context.Context, opts Options, c Completer, openSink func(columns [
 		return Summary{}, err
 	}
 	opts.Progress.total.Store(int64(info.Rows))
+	if opts.Store == nil && opts.OpenStore != nil {
+		if opts.Store, err = opts.OpenStore(ctx); err != nil {
+			return Summary{}, err
+		}
+	}
 	sink, err := openSink(info.Columns)
 	if err != nil {
 		return Summary{}, fmt.Errorf("open outputs: %w", err)

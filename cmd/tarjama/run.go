@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2/altsrc"
 
 	"github.com/tarjama/tarjama/internal/llm"
+	"github.com/tarjama/tarjama/internal/state"
 	"github.com/tarjama/tarjama/jobs"
 	"github.com/tarjama/tarjama/output"
 	"github.com/tarjama/tarjama/prompts"
@@ -23,6 +25,9 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "config", Usage: "YAML `FILE` that may set any flag (by its long name); tarjama.yaml in the working directory is read when present"},
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "CSV `FILE` with a header row; - reads standard input (required)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "out", Usage: "`DIR` for results.csv, results.json and results.jsonl"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "state", Usage: "the SQLite state `FILE` that makes reruns resumable and pay only for what is new (default: OUTPUT/state.db)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "force", Usage: "ignore the replies kept in the state file and pay for every request again (the new replies replace them)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "retry-failed", Value: true, Usage: "retry the rows that failed in an earlier run; --retry-failed=false writes their earlier failure again"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "format", Value: "csv,json", Usage: "output formats, any of `csv,json,jsonl`"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "base-url", EnvVars: []string{"OPENAI_BASE_URL"}, Usage: "OpenAI-compatible endpoint `URL` (default OpenAI's, https://api.openai.com/v1)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "api-key", EnvVars: []string{"OPENAI_API_KEY"}, Usage: "API `KEY`; never printed, logged or written; may be empty for a local server"}),
@@ -53,6 +58,8 @@ func runFlags() []cli.Flag {
 // runOptions is everything the run command was told.
 type runOptions struct {
 	Input, Output, Formats      string
+	State                       string
+	Force, RetryFailed          bool
 	BaseURL, APIKey, APIVersion string
 	Model, SummaryModel         string
 	IDColumn, TitleColumn       string
@@ -75,6 +82,7 @@ type runOptions struct {
 func runOptionsFrom(c *cli.Context) runOptions {
 	return runOptions{
 		Input: c.String("input"), Output: c.String("output"), Formats: c.String("format"),
+		State: c.String("state"), Force: c.Bool("force"), RetryFailed: c.Bool("retry-failed"),
 		BaseURL: c.String("base-url"), APIKey: c.String("api-key"), APIVersion: c.String("api-version"),
 		Model: c.String("model"), SummaryModel: c.String("summary-model"),
 		IDColumn: c.String("id-column"), TitleColumn: c.String("title-column"), BodyColumn: c.String("body-column"),
@@ -202,12 +210,35 @@ func runCommand(ctx context.Context, o runOptions, env *Env) error {
 	if o.bodyColumnSet {
 		in.BodyColumn = o.BodyColumn
 	}
+	statePath := o.State
+	if statePath == "" {
+		statePath = filepath.Join(o.Output, "state.db")
+	}
+	var store *state.Store
+	defer func() {
+		if store != nil {
+			if err := store.Close(); err != nil {
+				log.Error("close the state file", "path", statePath, "err", err)
+			}
+		}
+	}()
+	openStore := func(ctx context.Context) (jobs.Store, error) {
+		s, err := state.Open(ctx, statePath, state.Options{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		store = s
+		return s, nil
+	}
 	progress := &jobs.Progress{}
 	opts := jobs.Options{
 		Path: path, Name: name, InputOptions: in,
 		Model: o.Model, SummaryModel: o.SummaryModel,
 		KeyPoints: o.KeyPoints, Concurrency: o.Concurrency,
 		MaxCost:        o.MaxCost,
+		OpenStore:      openStore,
+		Force:          o.Force,
+		KeepFailed:     !o.RetryFailed,
 		MaxChunkTokens: o.MaxChunkTokens,
 		Prompts:        set,
 		ReplyRetries:   jobs.DefaultReplyRetries,

@@ -1,0 +1,102 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// SchemaVersion is the schema version this tarjama writes and the newest it
+// reads. It is kept in the file's PRAGMA user_version.
+const SchemaVersion = 1
+
+// applicationID marks a SQLite file as a tarjama state file (PRAGMA
+// application_id, "trjm").
+const applicationID = 0x74726a6d
+
+// migrations[i] brings a state file from schema version i to i+1. Each runs
+// in its own transaction, together with the user_version update that
+// records it, so a crash leaves the file at one version or the next. To add
+// version 2: append its function and raise SchemaVersion.
+var migrations = []func(ctx context.Context, tx *sql.Tx) error{
+	createV1,
+}
+
+// createV1 creates the tables of an empty file.
+//
+// replies holds checked replies by request key (jobs.RequestKey); rows holds
+// the outcome of each article by input hash and prompt version. Neither
+// holds the request itself: nothing sent to the server (headers, API key,
+// messages) is stored.
+func createV1(ctx context.Context, tx *sql.Tx) error {
+	for _, q := range []string{
+		`CREATE TABLE replies (
+			key TEXT PRIMARY KEY,
+			step TEXT NOT NULL,
+			model TEXT NOT NULL,
+			content TEXT NOT NULL,
+			finish_reason TEXT NOT NULL,
+			reply_model TEXT NOT NULL,
+			prompt_tokens INTEGER NOT NULL,
+			completion_tokens INTEGER NOT NULL,
+			created_at TEXT NOT NULL
+		)`,
+		`CREATE TABLE rows (
+			input_sha256 TEXT NOT NULL,
+			prompt_version TEXT NOT NULL,
+			id TEXT NOT NULL,
+			status TEXT NOT NULL,
+			error TEXT NOT NULL,
+			updated_at TEXT NOT NULL,
+			PRIMARY KEY (input_sha256, prompt_version)
+		)`,
+		fmt.Sprintf(`PRAGMA application_id = %d`, applicationID),
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// migrate brings the state file to version target by steps, one step and
+// one transaction at a time (Open passes migrations and SchemaVersion).
+func (s *Store) migrate(ctx context.Context, steps []func(context.Context, *sql.Tx) error, target int) error {
+	if len(steps) != target {
+		panic(fmt.Sprintf("state: %d migrations for schema version %d", len(steps), target))
+	}
+	for {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		var v int
+		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if v >= target {
+			tx.Rollback()
+			if v > target {
+				return &SchemaVersionError{Path: s.path, Version: v, Supported: target}
+			}
+			return nil
+		}
+		if err := steps[v](ctx, tx); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate schema from version %d to %d: %w", v, v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate schema from version %d to %d: %w", v, v+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate schema from version %d to %d: %w", v, v+1, err)
+		}
+		if v == 0 {
+			s.log.Info("state file created", "path", s.path, "schema_version", v+1)
+		} else {
+			s.log.Info("state file schema updated", "path", s.path, "from", v, "to", v+1)
+		}
+	}
+}
