@@ -205,14 +205,24 @@ func (r *runner) keptFailure(base Result) (Result, bool) {
 	return base, true
 }
 
-// record keeps a row's outcome in the store, for --retry-failed. Rows not
-// done (interrupted, stopped, over budget) are not outcomes.
+// record keeps a failed row's outcome in the store, for --retry-failed,
+// and clears it once the row is ok. An ok row with no failure on record is
+// not written: its stored replies say it is done, and a write costs a
+// commit. Rows not done (interrupted, stopped, over budget) are not
+// outcomes.
 func (r *runner) record(res Result) {
 	s := r.opts.Store
 	if s == nil || res.Status == StatusSkipped || !isOutcome(res.Error) {
 		return
 	}
-	err := s.PutRow(context.WithoutCancel(r.workCtx), RowRecord{
+	ctx := context.WithoutCancel(r.workCtx)
+	if res.Status == StatusOK {
+		prev, ok, err := s.GetRow(ctx, res.InputSHA256, res.PromptVersion)
+		if err == nil && (!ok || prev.Status == StatusOK) {
+			return
+		}
+	}
+	err := s.PutRow(ctx, RowRecord{
 		InputSHA256: res.InputSHA256, PromptVersion: res.PromptVersion,
 		ID: res.ID, Status: res.Status, Error: res.Error,
 	})

@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ import (
 
 	"github.com/tarjama/tarjama/internal/fakeopenai"
 	"github.com/tarjama/tarjama/internal/llm"
+	"github.com/tarjama/tarjama/internal/state"
 	"github.com/tarjama/tarjama/jobs"
 	"github.com/tarjama/tarjama/output"
 	"github.com/tarjama/tarjama/prompts"
@@ -455,4 +457,102 @@ func englishTitle(seed, n int) string {
 		sb.WriteString(strings.TrimSuffix(w, "."))
 	}
 	return sb.String()
+}
+
+// --- The state file ---
+
+// countCalls counts the requests that reach c.
+type countCalls struct {
+	c     jobs.Completer
+	calls atomic.Int64
+}
+
+func (cc *countCalls) Complete(ctx context.Context, req jobs.Request) (jobs.Reply, error) {
+	cc.calls.Add(1)
+	return cc.c.Complete(ctx, req)
+}
+
+// BenchmarkRunState measures what the SQLite state file costs: a fresh run
+// that stores every reply (compare its cpu-µs/article with
+// BenchmarkRunInProcess), and a rerun over rows that are all done, which
+// must make no request.
+func BenchmarkRunState(b *testing.B) {
+	c := newInProcessCompleter(b)
+	b.Run(fmt.Sprintf("fresh/rows=%d", benchRows), func(b *testing.B) {
+		path := benchInput(b, benchRows)
+		opts := benchOptions(b, path)
+		outDir := b.TempDir()
+		b.ReportAllocs()
+		b.ResetTimer()
+		cpu0 := processCPU(b)
+		for i := range b.N {
+			st := openState(b, filepath.Join(outDir, fmt.Sprintf("state-%d.db", i)))
+			opts.Store = st
+			sum := runStateBench(b, opts, c, outDir)
+			st.Close()
+			if sum.OK != benchRows || sum.Cached != 0 {
+				b.Fatalf("fresh run: %+v", sum)
+			}
+		}
+		cpu := processCPU(b) - cpu0
+		b.StopTimer()
+		articles := float64(b.N * benchRows)
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/articles, "ns/article")
+		b.ReportMetric(float64(cpu.Microseconds())/articles, "cpu-µs/article")
+	})
+	rows := 100_000
+	if testing.Short() {
+		rows = 10_000
+	}
+	b.Run(fmt.Sprintf("rerun/rows=%d", rows), func(b *testing.B) {
+		path := benchInput(b, rows)
+		opts := benchOptions(b, path)
+		outDir := b.TempDir()
+		st := openState(b, filepath.Join(outDir, "state.db"))
+		defer st.Close()
+		opts.Store = st
+		runStateBench(b, opts, c, outDir) // the run that pays, not timed
+		counted := &countCalls{c: c}
+		var peak uint64
+		b.ResetTimer()
+		for range b.N {
+			b.StopTimer()
+			runtime.GC()
+			b.StartTimer()
+			var sum jobs.Summary
+			p := peakHeapDuring(func() { sum = runStateBench(b, opts, counted, outDir) })
+			peak = max(peak, p)
+			if sum.Cached != rows || sum.Requests != 0 {
+				b.Fatalf("rerun: %+v", sum)
+			}
+		}
+		b.StopTimer()
+		if n := counted.calls.Load(); n != 0 {
+			b.Fatalf("the rerun made %d requests, want 0", n)
+		}
+		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/rerun")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/article")
+		b.ReportMetric(float64(peak)/1e6, "peak-heap-MB")
+		b.ReportMetric(0, "requests")
+	})
+}
+
+func openState(b *testing.B, path string) *state.Store {
+	b.Helper()
+	st, err := state.Open(context.Background(), path, state.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+// runStateBench is one whole run into outDir with opts.Store.
+func runStateBench(b *testing.B, opts jobs.Options, c jobs.Completer, outDir string) jobs.Summary {
+	sum, err := jobs.Run(context.Background(), opts, c, func(columns []string) (jobs.Sink, error) {
+		return output.Open(output.Options{Dir: outDir, Formats: []string{"csv", "json"}, Columns: columns})
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sum
 }
