@@ -151,6 +151,68 @@ func newLogger(w io.Writer, format, level string, quiet bool) (*slog.Logger, err
 	return nil, &usageError{fmt.Sprintf("--log-format %q: want text or json", format), "--log-format json"}
 }
 
+// newClient is the chat API client the run command was told to use.
+func newClient(o runOptions, log *slog.Logger, env *Env) (*llm.Client, error) {
+	retries := o.MaxRetries
+	if retries == 0 {
+		retries = -1 // llm.Config reads 0 as "the default"
+	}
+	tier := o.ServiceTier
+	if tier == "default" {
+		tier = ""
+	}
+	return llm.New(llm.Config{
+		BaseURL:        o.BaseURL,
+		APIKey:         o.APIKey,
+		APIVersion:     o.APIVersion,
+		Model:          o.Model,
+		ServiceTier:    tier,
+		RequestTimeout: o.RequestTimeout,
+		MaxRetries:     retries,
+		Logger:         log,
+		Sleep:          env.Sleep,
+	})
+}
+
+// inputOptions names only the columns given on the command line: the
+// defaults are optional for id and title (see jobs.InputOptions).
+func (o runOptions) inputOptions() jobs.InputOptions {
+	in := jobs.InputOptions{Limit: o.Limit}
+	if o.idColumnSet {
+		in.IDColumn = o.IDColumn
+	}
+	if o.titleColumnSet {
+		in.TitleColumn = o.TitleColumn
+	}
+	if o.bodyColumnSet {
+		in.BodyColumn = o.BodyColumn
+	}
+	return in
+}
+
+// stateOpener opens the state file when jobs.Run asks (once the input has
+// passed its check), and closes it when the command is done.
+func stateOpener(path string, log *slog.Logger) (open func(context.Context) (jobs.Store, error), close func()) {
+	var store *state.Store
+	open = func(ctx context.Context) (jobs.Store, error) {
+		s, err := state.Open(ctx, path, state.Options{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		store = s
+		return s, nil
+	}
+	close = func() {
+		if store == nil {
+			return
+		}
+		if err := store.Close(); err != nil {
+			log.Error("close the state file", "path", path, "err", err)
+		}
+	}
+	return open, close
+}
+
 // runCommand is `tarjama run`.
 func runCommand(ctx context.Context, o runOptions, env *Env) error {
 	if err := o.validate(); err != nil {
@@ -168,25 +230,7 @@ func runCommand(ctx context.Context, o runOptions, env *Env) error {
 	if err != nil {
 		return fmt.Errorf("load prompts: %w", err)
 	}
-	retries := o.MaxRetries
-	if retries == 0 {
-		retries = -1 // llm.Config reads 0 as "the default"
-	}
-	tier := o.ServiceTier
-	if tier == "default" {
-		tier = ""
-	}
-	client, err := llm.New(llm.Config{
-		ServiceTier:    tier,
-		BaseURL:        o.BaseURL,
-		APIKey:         o.APIKey,
-		APIVersion:     o.APIVersion,
-		Model:          o.Model,
-		RequestTimeout: o.RequestTimeout,
-		MaxRetries:     retries,
-		Logger:         log,
-		Sleep:          env.Sleep,
-	})
+	client, err := newClient(o, log, env)
 	if err != nil {
 		return err
 	}
@@ -200,46 +244,26 @@ func runCommand(ctx context.Context, o runOptions, env *Env) error {
 		defer cleanup()
 		path, name = p, "standard input"
 	}
-	in := jobs.InputOptions{Limit: o.Limit}
-	if o.idColumnSet {
-		in.IDColumn = o.IDColumn
-	}
-	if o.titleColumnSet {
-		in.TitleColumn = o.TitleColumn
-	}
-	if o.bodyColumnSet {
-		in.BodyColumn = o.BodyColumn
-	}
 	statePath := o.State
 	if statePath == "" {
 		statePath = filepath.Join(o.Output, "state.db")
 	}
-	var store *state.Store
-	defer func() {
-		if store != nil {
-			if err := store.Close(); err != nil {
-				log.Error("close the state file", "path", statePath, "err", err)
-			}
-		}
-	}()
-	openStore := func(ctx context.Context) (jobs.Store, error) {
-		s, err := state.Open(ctx, statePath, state.Options{Logger: log})
-		if err != nil {
-			return nil, err
-		}
-		store = s
-		return s, nil
-	}
+	openStore, closeStore := stateOpener(statePath, log)
+	defer closeStore()
 	progress := &jobs.Progress{}
 	opts := jobs.Options{
-		Path: path, Name: name, InputOptions: in,
-		Model: o.Model, SummaryModel: o.SummaryModel,
-		KeyPoints: o.KeyPoints, Concurrency: o.Concurrency,
+		Path:           path,
+		Name:           name,
+		InputOptions:   o.inputOptions(),
+		Model:          o.Model,
+		SummaryModel:   o.SummaryModel,
+		KeyPoints:      o.KeyPoints,
+		Concurrency:    o.Concurrency,
+		MaxChunkTokens: o.MaxChunkTokens,
 		MaxCost:        o.MaxCost,
 		OpenStore:      openStore,
 		Force:          o.Force,
 		KeepFailed:     !o.RetryFailed,
-		MaxChunkTokens: o.MaxChunkTokens,
 		Prompts:        set,
 		ReplyRetries:   jobs.DefaultReplyRetries,
 		Abort:          env.Abort,
