@@ -49,6 +49,7 @@ func (r *runner) process(a Article, base Result) (res Result, fromStore bool) {
 			ArticleID: a.ID,
 			Step:      StepTranslate,
 			Model:     r.opts.Model,
+			MaxTokens: translateMaxTokens(in),
 		}, func() ([]prompts.Message, error) {
 			return r.opts.Prompts.Translate(in)
 		}, checkTranslation)
@@ -74,6 +75,7 @@ func (r *runner) process(a Article, base Result) (res Result, fromStore bool) {
 		Step:      StepKeyPoints,
 		Model:     r.opts.SummaryModel,
 		Schema:    &prompts.KeyPointsSchema,
+		MaxTokens: keyPointsMaxTokens(want),
 	}, func() ([]prompts.Message, error) {
 		return r.opts.Prompts.KeyPoints(prompts.KeyPointsInput{Title: title, Translation: translation, Count: want})
 	}, func(reply string) ([]string, *rowError) { return checkKeyPoints(reply, want) })
@@ -86,6 +88,18 @@ func (r *runner) process(a Article, base Result) (res Result, fromStore bool) {
 	base.Status = StatusOK
 	return base, false
 }
+
+// The replies' token limits. They bound a runaway reply and are what a
+// provider charges against a tokens-per-minute limit up front, so they are
+// generous but not huge: an English translation takes about 0.9 times the
+// tokens of its Arabic source (o200k_base), and EstimateTokens already errs
+// high, so twice the estimate leaves a wide margin; a key point is one
+// sentence.
+func translateMaxTokens(in prompts.TranslateInput) int {
+	return 2*EstimateTokens(in.Title+"\n"+in.Body) + 256
+}
+
+func keyPointsMaxTokens(points int) int { return 120*points + 200 }
 
 // ask renders a request and answers it from the store, or sends it and
 // checks the reply; a reply that fails its check (or is refused) is asked
@@ -181,11 +195,13 @@ func (w *row) use(req Request, reply Reply) {
 
 // paid counts a reply that was paid for in this run.
 func (r *runner) paid(req Request, reply Reply) {
+	c, ok := r.opts.Prices.Cost(req.Model, reply.Usage)
 	r.mu.Lock()
 	r.paidUsage = r.paidUsage.Add(reply.Usage)
+	r.paidCost += c
+	r.unpricedPay = r.unpricedPay || !ok
 	r.mu.Unlock()
 	if r.budget != nil {
-		c, _ := EstimatedCost(req.Model, reply.Usage)
 		r.budget.spend(c)
 	}
 }

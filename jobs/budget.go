@@ -10,7 +10,8 @@ import (
 // max. Costs are list prices (see EstimatedCost) applied to the usage the
 // server reports.
 type budget struct {
-	max float64
+	max    float64
+	prices Prices
 
 	mu       sync.Mutex
 	spent    float64         // every reply so far
@@ -20,8 +21,8 @@ type budget struct {
 	blown    bool
 }
 
-func newBudget(max float64) *budget {
-	return &budget{max: max, reserved: map[int]float64{}}
+func newBudget(max float64, prices Prices) *budget {
+	return &budget{max: max, prices: prices, reserved: map[int]float64{}}
 }
 
 // Per-article estimate, before any row has finished to give an average:
@@ -44,8 +45,8 @@ func (b *budget) estimate(a Article, model, summaryModel string) float64 {
 		return b.rowCost / float64(b.rowsDone)
 	}
 	n := (len(a.Title) + len(a.Body)) / bytesPerToken
-	tr, _ := EstimatedCost(model, Usage{PromptTokens: templateTokens + n, CompletionTokens: n})
-	kp, _ := EstimatedCost(summaryModel, Usage{PromptTokens: templateTokens + n, CompletionTokens: keyPointsTokens})
+	tr, _ := b.prices.Cost(model, Usage{PromptTokens: templateTokens + n, CompletionTokens: n})
+	kp, _ := b.prices.Cost(summaryModel, Usage{PromptTokens: templateTokens + n, CompletionTokens: keyPointsTokens})
 	return tr + kp
 }
 
@@ -106,9 +107,9 @@ func (r *runner) cost(u Usage, model string) float64 {
 	if model == "" {
 		model = r.opts.Model
 	}
-	c, ok := EstimatedCost(model, u)
+	c, ok := r.opts.Prices.Cost(model, u)
 	if !ok {
-		c, _ = EstimatedCost(r.opts.Model, u)
+		c, _ = r.opts.Prices.Cost(r.opts.Model, u)
 	}
 	return c
 }

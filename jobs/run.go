@@ -53,8 +53,10 @@ type Options struct {
 
 	// MaxCost, when positive, is the --max-cost fuse in US dollars: no row
 	// starts when the cost so far plus the rows in flight would pass it.
-	// Both models must have a list price (EstimatedCost).
+	// Both models must have a price in Prices.
 	MaxCost float64
+	// Prices is the price table for costs; DefaultPrices when nil.
+	Prices Prices
 
 	// Store, when set, keeps every checked reply and every row's outcome:
 	// a request found in it is not sent again.
@@ -110,6 +112,9 @@ func (o *Options) setDefaults() {
 	if o.Progress == nil {
 		o.Progress = &Progress{}
 	}
+	if o.Prices == nil {
+		o.Prices = DefaultPrices()
+	}
 }
 
 // Summary is the closing account of a run.
@@ -122,9 +127,12 @@ type Summary struct {
 	// earlier one.
 	Requests, Retries int
 	// Usage counts the tokens paid for in this run (replies found in the
-	// state file are not paid again).
-	Usage   Usage
-	Elapsed time.Duration
+	// state file are not paid again), and Cost their cost at the price
+	// table; CostKnown is false when a model has no price.
+	Usage     Usage
+	Cost      float64
+	CostKnown bool
+	Elapsed   time.Duration
 	// Interrupted reports that the run was cancelled before every row was
 	// done; the rows not done are failed with reason "interrupted".
 	Interrupted bool
@@ -156,8 +164,8 @@ func Run(ctx context.Context, opts Options, c Completer, openSink func(columns [
 	}
 	if opts.MaxCost > 0 {
 		for _, m := range []string{opts.Model, opts.SummaryModel} {
-			if _, ok := EstimatedCost(m, Usage{}); !ok {
-				return Summary{}, fmt.Errorf("--max-cost needs a list price, and tarjama knows none for model %q (it knows %s)", m, knownModels())
+			if _, ok := opts.Prices.Cost(m, Usage{}); !ok {
+				return Summary{}, fmt.Errorf("--max-cost needs a price, and tarjama knows none for model %q (it knows %s; give one with --prices FILE)", m, opts.Prices.Models())
 			}
 		}
 	}
@@ -234,11 +242,13 @@ type runner struct {
 	// budget is nil without --max-cost.
 	budget *budget
 
-	mu        sync.Mutex
-	paidUsage Usage // replies paid for in this run
-	stopErr   error // first fatal error
-	requests  int
-	retries   int
+	mu          sync.Mutex
+	paidUsage   Usage   // replies paid for in this run
+	paidCost    float64 // and their cost
+	unpricedPay bool    // a paid reply's model has no price
+	stopErr     error   // first fatal error
+	requests    int
+	retries     int
 }
 
 func newRunner(ctx context.Context, opts Options, c Completer, info *InputSummary) *runner {
@@ -246,7 +256,7 @@ func newRunner(ctx context.Context, opts Options, c Completer, info *InputSummar
 	r := &runner{opts: opts, c: c, info: info, workCtx: workCtx, stopWork: stopWork}
 	r.version = promptVersion(opts)
 	if opts.MaxCost > 0 {
-		r.budget = newBudget(opts.MaxCost)
+		r.budget = newBudget(opts.MaxCost, opts.Prices)
 	}
 	go func() {
 		select {
@@ -333,6 +343,7 @@ func (r *runner) run(ctx context.Context, sink Sink) (Summary, error) {
 	}
 	r.mu.Lock()
 	sum.Requests, sum.Retries, sum.Usage = r.requests, r.retries, r.paidUsage
+	sum.Cost, sum.CostKnown = r.paidCost, !r.unpricedPay
 	stopErr := r.stopErr
 	r.mu.Unlock()
 	sum.Interrupted = ctx.Err() != nil && stopErr == nil

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,41 +28,14 @@ func (p *Progress) Snapshot() ProgressSnapshot {
 	}
 }
 
-// price is a model's list price in US dollars per million tokens.
-type price struct{ prompt, completion float64 }
-
-// prices are list prices for common OpenAI models (standard tier), used for
-// the estimated cost in the summary. A model not listed has no estimate.
-var prices = map[string]price{
-	"gpt-4.1":      {2.00, 8.00},
-	"gpt-4.1-mini": {0.40, 1.60},
-	"gpt-4.1-nano": {0.10, 0.40},
-	"gpt-4o":       {2.50, 10.00},
-	"gpt-4o-mini":  {0.15, 0.60},
-}
-
-// knownModels lists the models with a list price.
-func knownModels() string {
-	names := make([]string, 0, len(prices))
-	for m := range prices {
-		names = append(names, m)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
-}
-
-// EstimatedCost is the cost of u at model's list price, and whether the
-// price is known.
+// EstimatedCost is the cost of u at model's list price (DefaultPrices),
+// and whether the price is known.
 func EstimatedCost(model string, u Usage) (float64, bool) {
-	p, ok := prices[model]
-	if !ok {
-		return 0, false
-	}
-	return (float64(u.PromptTokens)*p.prompt + float64(u.CompletionTokens)*p.completion) / 1e6, true
+	return DefaultPrices().Cost(model, u)
 }
 
 // Report is the closing summary printed at the end of a run.
-func (s Summary) Report(model, outDir string) string {
+func (s Summary) Report(outDir string) string {
 	var b strings.Builder
 	state := "done"
 	switch {
@@ -74,9 +46,9 @@ func (s Summary) Report(model, outDir string) string {
 	}
 	fmt.Fprintf(&b, "tarjama: %s: %d rows: %d ok, %d skipped, %d failed, %d cached\n",
 		state, s.Rows, s.OK, s.Skipped, s.Failed, s.Cached)
-	cost := "unknown (no list price for " + model + ")"
-	if c, ok := EstimatedCost(model, s.Usage); ok {
-		cost = fmt.Sprintf("$%.4f at %s list prices", c, model)
+	cost := "unknown (a model has no price; see --prices)"
+	if s.CostKnown {
+		cost = fmt.Sprintf("$%.4f", s.Cost)
 	}
 	fmt.Fprintf(&b, "  requests %d (%d retries), tokens %d prompt + %d completion, estimated cost %s, time %s\n",
 		s.Requests, s.Retries, s.Usage.PromptTokens, s.Usage.CompletionTokens, cost, s.Elapsed.Round(time.Millisecond))
