@@ -48,6 +48,7 @@ func newApp(env *Env) *cli.App {
 					return runCommand(c.Context, runOptionsFrom(c), env)
 				},
 			},
+			estimateCommandDef(env),
 			promptsCommand(env),
 			{
 				Name:  "version",

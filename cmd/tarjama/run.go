@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -47,6 +48,11 @@ func runFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "service-tier", Value: "default", Usage: "`TIER`: default, or flex for OpenAI's flex tier (batch prices, slower, 15m timeout), falling back to the default tier when flex has no capacity"}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "max-cost", Usage: "stop starting rows when the cost so far plus the rows in flight would pass `USD` at list prices (exit 2; rows not done fail with reason budget)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "limit", Usage: "process only the first `N` rows (0: all)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "rpm", Usage: "client-side limit of `N` requests per minute (0: adapt to the server's rate-limit headers and 429s)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "tpm", Usage: "client-side limit of `N` tokens per minute (0: adapt to the server)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "prices", Usage: "price `FILE`: CSV model,input_per_million,output_per_million (US dollars) over the built-in OpenAI list prices"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "dry-run", Usage: "make no request: print what the run would do, as tarjama estimate"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "json", Usage: "with --dry-run (and estimate): print the plan as JSON"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on standard error, `text` or json"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log `LEVEL`: debug, info, warn, error"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors and the summary"}),
@@ -69,6 +75,9 @@ type runOptions struct {
 	PromptsDir                  string
 	KeyPoints, Limit            int
 	MaxChunkTokens              int
+	RPM, TPM                    int
+	PricesFile                  string
+	DryRun, JSON                bool
 	MaxCost                     float64
 	ServiceTier                 string
 	Excel                       bool
@@ -93,8 +102,11 @@ func runOptionsFrom(c *cli.Context) runOptions {
 		KeyPoints:      c.Int("key-points"), Limit: c.Int("limit"),
 		MaxCost: c.Float64("max-cost"), ServiceTier: c.String("service-tier"),
 		MaxChunkTokens: c.Int("max-chunk-tokens"),
-		Excel:          c.Bool("excel"),
-		LogFormat:      c.String("log-format"), LogLevel: c.String("log-level"),
+		RPM:            c.Int("rpm"), TPM: c.Int("tpm"),
+		PricesFile: c.String("prices"),
+		DryRun:     c.Bool("dry-run"), JSON: c.Bool("json"),
+		Excel:     c.Bool("excel"),
+		LogFormat: c.String("log-format"), LogLevel: c.String("log-level"),
 		Quiet: c.Bool("quiet"), NoProgress: c.Bool("no-progress"),
 		ProgressInterval: c.Duration("progress-interval"),
 	}
@@ -124,6 +136,8 @@ func (o runOptions) validate() error {
 		return &usageError{fmt.Sprintf("--max-cost %g: must be positive (or 0: no limit)", o.MaxCost), "--max-cost 5"}
 	case o.MaxChunkTokens < 50:
 		return &usageError{fmt.Sprintf("--max-chunk-tokens %d: must be at least 50", o.MaxChunkTokens), fmt.Sprintf("--max-chunk-tokens %d", jobs.DefaultMaxChunkTokens)}
+	case o.RPM < 0 || o.TPM < 0:
+		return &usageError{fmt.Sprintf("--rpm %d --tpm %d: limits must be positive (or 0: adapt to the server)", o.RPM, o.TPM), "--rpm 500 --tpm 200000"}
 	case o.Limit < 0:
 		return &usageError{fmt.Sprintf("--limit %d: must be 0 (all) or more", o.Limit), "--limit 100"}
 	case o.Model == "":
@@ -215,63 +229,24 @@ func stateOpener(path string, log *slog.Logger) (open func(context.Context) (job
 
 // runCommand is `tarjama run`.
 func runCommand(ctx context.Context, o runOptions, env *Env) error {
-	if err := o.validate(); err != nil {
-		return err
-	}
-	log, err := newLogger(env.Stderr, o.LogFormat, o.LogLevel, o.Quiet)
-	if err != nil {
-		return err
+	if o.DryRun {
+		return estimateCommand(ctx, o, env)
 	}
 	formats, err := output.ParseFormats(o.Formats)
 	if err != nil {
 		return &usageError{fmt.Sprintf("--format: %v", err), "--format csv,json,jsonl"}
 	}
-	set, err := prompts.Load(o.PromptsDir)
+	opts, log, cleanup, err := prepare(o, env, true)
 	if err != nil {
-		return fmt.Errorf("load prompts: %w", err)
+		return err
 	}
+	defer cleanup()
 	client, err := newClient(o, log, env)
 	if err != nil {
 		return err
 	}
-
-	path, name := o.Input, o.Input
-	if o.Input == "-" {
-		p, cleanup, err := jobs.SpoolStdin(env.Stdin, "")
-		if err != nil {
-			return fmt.Errorf("read standard input: %w", err)
-		}
-		defer cleanup()
-		path, name = p, "standard input"
-	}
-	statePath := o.State
-	if statePath == "" {
-		statePath = filepath.Join(o.Output, "state.db")
-	}
-	openStore, closeStore := stateOpener(statePath, log)
-	defer closeStore()
-	progress := &jobs.Progress{}
-	opts := jobs.Options{
-		Path:           path,
-		Name:           name,
-		InputOptions:   o.inputOptions(),
-		Model:          o.Model,
-		SummaryModel:   o.SummaryModel,
-		KeyPoints:      o.KeyPoints,
-		Concurrency:    o.Concurrency,
-		MaxChunkTokens: o.MaxChunkTokens,
-		MaxCost:        o.MaxCost,
-		OpenStore:      openStore,
-		Force:          o.Force,
-		KeepFailed:     !o.RetryFailed,
-		Prompts:        set,
-		ReplyRetries:   jobs.DefaultReplyRetries,
-		Abort:          env.Abort,
-		Logger:         log,
-		Progress:       progress,
-	}
 	if !o.NoProgress && !o.Quiet {
-		stop := reportProgress(ctx, log, progress, o.ProgressInterval)
+		stop := reportProgress(ctx, log, opts.Progress, o.ProgressInterval)
 		defer stop()
 	}
 	sum, err := jobs.Run(ctx, opts, client, func(columns []string) (jobs.Sink, error) {
@@ -280,7 +255,7 @@ func runCommand(ctx context.Context, o runOptions, env *Env) error {
 	if err != nil && !errors.Is(err, jobs.ErrStopped) {
 		return err
 	}
-	fmt.Fprint(env.Stderr, sum.Report(o.Model, o.Output))
+	fmt.Fprint(env.Stderr, sum.Report(o.Output))
 	switch {
 	case err != nil:
 		fmt.Fprintf(env.Stderr, "tarjama: %v\n", err)
@@ -291,6 +266,98 @@ func runCommand(ctx context.Context, o runOptions, env *Env) error {
 		return exitStatus(exitRowsFailed)
 	}
 	return nil
+}
+
+// prepare turns what the command was told into the options of a run (or an
+// estimate): logger, templates, prices, the input (standard input spooled to
+// a file) and the state file, opened when the input has passed its check.
+// createState false leaves a state file that does not exist yet uncreated.
+// cleanup closes and removes what prepare opened.
+func prepare(o runOptions, env *Env, createState bool) (opts jobs.Options, log *slog.Logger, cleanup func(), err error) {
+	var cleanups []func()
+	cleanup = func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+	if err = o.validate(); err != nil {
+		return opts, nil, cleanup, err
+	}
+	if log, err = newLogger(env.Stderr, o.LogFormat, o.LogLevel, o.Quiet); err != nil {
+		return opts, nil, cleanup, err
+	}
+	set, err := prompts.Load(o.PromptsDir)
+	if err != nil {
+		return opts, log, cleanup, fmt.Errorf("load prompts: %w", err)
+	}
+	prices, err := o.prices()
+	if err != nil {
+		return opts, log, cleanup, err
+	}
+	path, name := o.Input, o.Input
+	if o.Input == "-" {
+		p, done, err := jobs.SpoolStdin(env.Stdin, "")
+		if err != nil {
+			return opts, log, cleanup, fmt.Errorf("read standard input: %w", err)
+		}
+		cleanups = append(cleanups, done)
+		path, name = p, "standard input"
+	}
+	statePath := o.State
+	if statePath == "" {
+		statePath = filepath.Join(o.Output, "state.db")
+	}
+	var openStore func(context.Context) (jobs.Store, error)
+	if _, statErr := os.Stat(statePath); createState || statErr == nil {
+		var closeStore func()
+		openStore, closeStore = stateOpener(statePath, log)
+		cleanups = append(cleanups, closeStore)
+	}
+	return jobs.Options{
+		Path:           path,
+		Name:           name,
+		InputOptions:   o.inputOptions(),
+		Model:          o.Model,
+		SummaryModel:   o.SummaryModel,
+		KeyPoints:      o.KeyPoints,
+		Concurrency:    o.Concurrency,
+		MaxChunkTokens: o.MaxChunkTokens,
+		MaxCost:        o.MaxCost,
+		Prices:         prices,
+		OpenStore:      openStore,
+		Force:          o.Force,
+		KeepFailed:     !o.RetryFailed,
+		Prompts:        set,
+		ReplyRetries:   jobs.DefaultReplyRetries,
+		Abort:          env.Abort,
+		Logger:         log,
+		Progress:       &jobs.Progress{},
+	}, log, cleanup, nil
+}
+
+// prices is the price table: the built-in list prices, under a --prices
+// file, halved on the flex tier.
+func (o runOptions) prices() (jobs.Prices, error) {
+	prices := jobs.DefaultPrices()
+	if o.PricesFile != "" {
+		f, err := os.Open(o.PricesFile)
+		if err != nil {
+			return nil, fmt.Errorf("open price file: %w", err)
+		}
+		defer f.Close()
+		if prices, err = jobs.ReadPrices(f, o.PricesFile, prices); err != nil {
+			return nil, err
+		}
+	}
+	if o.ServiceTier == llm.ServiceTierFlex {
+		prices = prices.Scaled(0.5)
+	}
+	return prices, nil
 }
 
 // reportProgress logs a progress line every interval until stopped.
