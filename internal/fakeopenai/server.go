@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,8 +29,10 @@ type Options struct {
 	// APIKey, when not empty, is required on every request as
 	// "Authorization: Bearer <APIKey>"; other requests get 401.
 	APIKey string
-	// Latency is waited before every reply. The wait ends early, without a
-	// reply, when the request's context ends.
+	// Latency is waited before every reply, in real time (TimeScale does not
+	// apply): a benchmark that wants a simulated latency L sets
+	// L/TimeScale. The wait ends early, without a reply, when the request's
+	// context ends.
 	Latency time.Duration
 	// NoJSONSchema makes requests with a response_format of type
 	// json_schema fail with 400, like models without structured outputs.
@@ -37,9 +40,33 @@ type Options struct {
 	// NoJSONMode makes requests with a response_format of type json_object
 	// fail with 400, like models without JSON mode.
 	NoJSONMode bool
-	// NoRecord keeps only the counters (Stats, Paid), not every request:
-	// for benchmarks with many requests.
+	// NoRecord keeps only the counters (Stats, Paid) and the latency
+	// histogram (Latencies), not every request: for benchmarks with many
+	// requests. Memory then grows only by Paid's entry (about 100 bytes)
+	// per distinct prompt.
 	NoRecord bool
+
+	// RPM and TPM are rate limits, in requests and tokens per simulated
+	// minute (see TimeScale), enforced on every chat completion request
+	// that passes the API key check and decodes; 0 means no limit. A
+	// request costs 1 request and PromptTokens of its messages plus its
+	// max_completion_tokens (or max_tokens; when neither is set, the
+	// completion tokens of the reply it would get), charged when it
+	// arrives and not given back, whatever the reply. See the package
+	// documentation for how the limits work and what a refused request
+	// gets.
+	RPM, TPM int
+	// TimeScale is how many simulated seconds pass in one real second; 0
+	// and 1 mean real time. With TimeScale 60 a real second is a simulated
+	// minute, so the limits allow RPM*60 requests per real minute (and a
+	// client's own limit must be set to that). Only the limits are scaled:
+	// Latency, Fault.Delay, the timestamps and everything in the replies'
+	// headers are real time; x-ratelimit-limit-requests is RPM*TimeScale.
+	TimeScale float64
+	// Now is the clock of the rate limits and of Recorded's timestamps and
+	// the latencies; time.Now when nil. Tests of the limits set it to a
+	// clock they move by hand.
+	Now func() time.Time
 }
 
 // Message is one chat message of a recorded request.
@@ -68,6 +95,17 @@ type Recorded struct {
 	// Status is the HTTP status answered; 0 when the connection was
 	// dropped or no reply was sent.
 	Status int
+	// Arrived is when the request arrived and Replied when its reply was
+	// written (zero when none was), by Options.Now.
+	Arrived, Replied time.Time
+	// Tokens is what the request was charged against the token limit (see
+	// Options.TPM); 0 when it was not charged: refused by the limits, or
+	// not a chat completion that decoded. It is counted with or without a
+	// limit set.
+	Tokens int
+	// Limited is LimitRequests or LimitTokens when the rate limits refused
+	// the request (with a 429), "" otherwise.
+	Limited string
 }
 
 // Key returns the key of the request in Server.Paid.
@@ -90,6 +128,15 @@ type Stats struct {
 	Canceled int
 	// InFlight is the number of requests being handled.
 	InFlight int
+
+	// Charged counts the chat completion requests charged against the
+	// rate limits (admitted by them, or no limit set), and ChargedTokens
+	// what they were charged in tokens (see Options.TPM).
+	Charged, ChargedTokens int
+	// LimitedRequests and LimitedTokens count the 429 replies sent by the
+	// rate limits, by kind. LimitedTokens includes requests too large for
+	// the whole TPM.
+	LimitedRequests, LimitedTokens int
 }
 
 // Server is an OpenAI-compatible test server. It is safe for concurrent use.
@@ -106,6 +153,8 @@ type Server struct {
 	paid    map[string]int
 	seq     int
 	changed chan struct{} // closed and replaced whenever stats change
+	limits  *limiter
+	latency Histogram // of the chat completions counted in Stats.OK
 }
 
 // New starts a Server on 127.0.0.1. Close it when done.
@@ -131,6 +180,15 @@ func Listen(addr string, opts Options) (*Server, error) {
 }
 
 func newServer(opts Options) *Server {
+	switch {
+	case opts.RPM < 0 || opts.TPM < 0:
+		panic(fmt.Sprintf("fakeopenai: negative rate limit (RPM %d, TPM %d)", opts.RPM, opts.TPM))
+	case opts.TimeScale < 0 || math.IsNaN(opts.TimeScale) || math.IsInf(opts.TimeScale, 0):
+		panic(fmt.Sprintf("fakeopenai: time scale %v, want a positive number or 0", opts.TimeScale))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	s := &Server{
 		opts:    opts,
 		done:    make(chan struct{}),
@@ -138,6 +196,7 @@ func newServer(opts Options) *Server {
 		changed: make(chan struct{}),
 	}
 	s.stats.ByStatus = make(map[int]int)
+	s.limits = newLimiter(opts, opts.Now())
 	return s
 }
 
@@ -163,6 +222,15 @@ func (s *Server) statsLocked() Stats {
 	st := s.stats
 	st.ByStatus = maps.Clone(s.stats.ByStatus)
 	return st
+}
+
+// Latencies returns the latencies of the chat completions counted in
+// Stats.OK: from arrival to the reply written, by Options.Now, in real time.
+// It is kept with or without NoRecord.
+func (s *Server) Latencies() Histogram {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.latency.clone()
 }
 
 // Requests returns every request received, in arrival order.
@@ -268,8 +336,18 @@ type reply struct {
 	key    string // its PaidKey
 }
 
+// admission is what the rate limits made of a request.
+type admission struct {
+	arrived time.Time
+	tokens  int    // charged; 0 when not
+	limited string // LimitRequests, LimitTokens or ""
+	header  http.Header
+	reply   *reply // the 429 of a refused request
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	adm := admission{arrived: s.opts.Now()}
 	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	isChat := r.URL.Path == "/v1/chat/completions" && r.Method == http.MethodPost
 	var in incoming
@@ -277,6 +355,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		in = decodeChat(body, readErr)
 	}
 	authorized := s.opts.APIKey == "" || r.Header.Get("Authorization") == "Bearer "+s.opts.APIKey
+	metered := isChat && authorized && in.err == "" // put to the rate limits
+	var cost int
+	if metered {
+		cost = chargedTokens(&in)
+	}
 
 	s.mu.Lock()
 	idx := len(s.reqs)
@@ -290,6 +373,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ServiceTier:    in.req.ServiceTier,
 		Header:         r.Header.Clone(),
 		Body:           body,
+		Arrived:        adm.arrived,
+	}
+	if metered {
+		s.admitLocked(&adm, cost)
+		rec.Tokens, rec.Limited = adm.tokens, adm.limited
 	}
 	if s.opts.NoRecord {
 		idx = -1
@@ -301,7 +389,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.seq++
 	seq := s.seq
 	var f *Fault
-	if isChat && authorized && in.err == "" {
+	if metered && adm.reply == nil {
 		for _, rule := range s.rules {
 			if rule.matches(in.content, in.parsed.Step, in.req.ServiceTier) {
 				rule.fired++
@@ -328,6 +416,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rep = methodNotAllowed(r)
 		case in.err != "":
 			rep = errorReply(http.StatusBadRequest, apiError{Message: in.err, Type: "invalid_request_error"})
+		case adm.reply != nil:
+			rep = *adm.reply
 		case f != nil:
 			rep = s.faultReply(f, &in, seq)
 		default:
@@ -347,7 +437,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 
+	// The limits' headers go with every reply to a request they saw,
+	// unless a scripted fault set its own.
+	for k, v := range adm.header {
+		if _, ok := rep.header[k]; !ok && rep.header != nil {
+			rep.header[k] = v
+		}
+	}
+
+	// A request refused by the limits is answered at once, as OpenAI does.
 	delay := s.opts.Latency
+	if adm.reply != nil {
+		delay = 0
+	}
 	var hold <-chan struct{}
 	if f != nil {
 		delay += f.Delay
@@ -355,11 +457,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.wait(r.Context(), hold, delay) {
 		dropConn(w)
-		s.finish(idx, reply{}, false, true)
+		s.finish(idx, reply{}, false, true, adm.arrived)
 		return
 	}
 	sent := rep.write(w)
-	s.finish(idx, rep, sent, false)
+	s.finish(idx, rep, sent, false, adm.arrived)
+}
+
+// admitLocked puts a decoded chat completion request that costs tokens to
+// the rate limits and fills in adm; s.mu must be held.
+func (s *Server) admitLocked(adm *admission, tokens int) {
+	v := s.limits.take(adm.arrived, tokens)
+	if len(v.header) > 0 {
+		adm.header = v.header
+	}
+	switch v.limited {
+	case "":
+		adm.tokens = tokens
+		s.stats.Charged++
+		s.stats.ChargedTokens += tokens
+		return
+	case LimitRequests:
+		s.stats.LimitedRequests++
+	case LimitTokens:
+		s.stats.LimitedTokens++
+	}
+	adm.limited = v.limited
+	rep := limitReply(v, tokens, s.opts.TPM)
+	adm.reply = &rep
 }
 
 // wait waits for hold to be closed (if not nil), then for delay. It returns
@@ -389,8 +514,13 @@ func (s *Server) wait(ctx context.Context, hold <-chan struct{}, delay time.Dura
 	}
 }
 
-// finish records the outcome of request idx and marks it no longer in flight.
-func (s *Server) finish(idx int, rep reply, sent, canceled bool) {
+// finish records the outcome of request idx, which arrived at arrived, and
+// marks it no longer in flight.
+func (s *Server) finish(idx int, rep reply, sent, canceled bool, arrived time.Time) {
+	var replied time.Time
+	if !canceled && rep.kind != replyDrop {
+		replied = s.opts.Now()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -401,11 +531,13 @@ func (s *Server) finish(idx int, rep reply, sent, canceled bool) {
 	default:
 		if idx >= 0 {
 			s.reqs[idx].Status = rep.status
+			s.reqs[idx].Replied = replied
 		}
 		s.stats.ByStatus[rep.status]++
 		if rep.ok && sent {
 			s.stats.OK++
 			s.paid[rep.key]++
+			s.latency.Add(replied.Sub(arrived))
 		}
 	}
 	s.stats.InFlight--

@@ -19,6 +19,10 @@ type chatRequest struct {
 	ResponseFormat json.RawMessage  `json:"response_format"`
 	Stream         bool             `json:"stream"`
 	ServiceTier    string           `json:"service_tier"`
+	// MaxTokens and MaxCompletionTokens bound the reply; what a request
+	// is charged against Options.TPM depends on them.
+	MaxTokens           int `json:"max_tokens"`
+	MaxCompletionTokens int `json:"max_completion_tokens"`
 }
 
 type requestMessage struct {
@@ -233,11 +237,7 @@ func (s *Server) chatReply(in *incoming, f *Fault, seq int) reply {
 		content, finish = string(r[:len(r)/2]), "length"
 	}
 
-	promptBytes := 0
-	for _, m := range in.messages {
-		promptBytes += len(m.Content)
-	}
-	usage := completionUsage{PromptTokens: promptBytes/4 + 1, CompletionTokens: len(content)/4 + 1}
+	usage := completionUsage{PromptTokens: PromptTokens(in.messages), CompletionTokens: completionTokens(content)}
 	usage.TotalTokens = usage.PromptTokens + usage.CompletionTokens
 	resp := completion{
 		ID:          fmt.Sprintf("chatcmpl-fake-%d", seq),

@@ -4,6 +4,9 @@
 //	go run ./internal/fakeopenai/cmd/fakeopenai -addr 127.0.0.1:8089
 //	go run ./cmd/tarjama run -i testdata/articles.csv --base-url http://127.0.0.1:8089/v1
 //
+// With -rpm and -tpm it enforces rate limits as OpenAI does (see the
+// package documentation); -time-scale runs their minutes faster.
+//
 // Its "translations" are deterministic placeholders, not English prose.
 package main
 
@@ -20,14 +23,24 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8089", "loopback address to listen on")
-	latency := flag.Duration("latency", 0, "delay added to every reply")
+	latency := flag.Duration("latency", 0, "delay added to every reply (real time)")
+	rpm := flag.Int("rpm", 0, "requests per simulated minute; 0 for no limit")
+	tpm := flag.Int("tpm", 0, "tokens per simulated minute; 0 for no limit")
+	scale := flag.Float64("time-scale", 0, "simulated seconds per real second for the limits; 0 or 1 for real time")
 	flag.Parse()
 	host, _, err := net.SplitHostPort(*addr)
 	if err != nil || !net.ParseIP(host).IsLoopback() {
 		fmt.Fprintf(os.Stderr, "fakeopenai: -addr %s: want a loopback address such as 127.0.0.1:8089\n", *addr)
 		os.Exit(1)
 	}
-	srv, err := fakeopenai.Listen(*addr, fakeopenai.Options{Latency: *latency, NoRecord: true})
+	if *rpm < 0 || *tpm < 0 || *scale < 0 {
+		fmt.Fprintln(os.Stderr, "fakeopenai: -rpm, -tpm and -time-scale must not be negative")
+		os.Exit(1)
+	}
+	srv, err := fakeopenai.Listen(*addr, fakeopenai.Options{
+		Latency: *latency, NoRecord: true,
+		RPM: *rpm, TPM: *tpm, TimeScale: *scale,
+	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fakeopenai: %v\n", err)
 		os.Exit(1)
@@ -38,5 +51,6 @@ func main() {
 	signal.Notify(sig, os.Interrupt)
 	<-sig
 	st := srv.Stats()
-	fmt.Printf("fakeopenai: %d requests, %d ok, at %s\n", st.Requests, st.OK, time.Now().Format(time.RFC3339))
+	fmt.Printf("fakeopenai: %d requests, %d ok, %d refused by the request limit, %d by the token limit, at %s\n",
+		st.Requests, st.OK, st.LimitedRequests, st.LimitedTokens, time.Now().Format(time.RFC3339))
 }
