@@ -38,6 +38,26 @@ func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
+// fakeClock is the rate limiter's clock in tests: a Sleep moves it on at
+// once.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+	return ctx.Err()
+}
+
 type cliResult struct {
 	code           int
 	stdout, stderr string
@@ -51,6 +71,7 @@ func runCLI(t *testing.T, ctx context.Context, stdin string, args ...string) cli
 	sl := &sleeps{}
 	code := Main(ctx, append([]string{"tarjama"}, args...), Env{
 		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Sleep: sl.sleep,
+		Clock: &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
 	})
 	return cliResult{code, out.String(), errb.String(), sl.d}
 }
@@ -644,5 +665,22 @@ func TestRunSplitsLongArticles(t *testing.T) {
 	}
 	if titled != 60 {
 		t.Errorf("%d translation requests carry a title, want 60 (one per article)", titled)
+	}
+}
+
+func TestRunKeepsToRPM(t *testing.T) {
+	srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+	out := t.TempDir()
+	res := runCLI(t, context.Background(), "", runArgs(srv, out, "-i", fixtures, "--limit", "5", "--rpm", "60", "--concurrency", "4")...)
+	if res.code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+	}
+	// 10 requests at 60 a minute: the first goes at once, each of the others
+	// waits for the bucket (the test clock moves on as they wait).
+	if !strings.Contains(res.stderr, "rate limits: 9 requests waited") {
+		t.Errorf("summary does not show the waits:\n%s", res.stderr)
+	}
+	if !strings.Contains(res.stderr, "token estimate: fake-model: ") {
+		t.Errorf("summary does not report the token estimate against usage:\n%s", res.stderr)
 	}
 }

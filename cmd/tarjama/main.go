@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/tarjama/tarjama/internal/llm"
 )
 
 func main() {
@@ -45,6 +47,8 @@ type Env struct {
 	Abort <-chan struct{}
 	// Sleep, when set, replaces the waits between retries (tests).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Clock, when set, replaces real time in the rate limiter (tests).
+	Clock llm.Clock
 }
 
 // Main runs the command line args and returns the exit status.

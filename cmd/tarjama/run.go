@@ -16,6 +16,7 @@ import (
 
 	"github.com/tarjama/tarjama/internal/llm"
 	"github.com/tarjama/tarjama/internal/state"
+	"github.com/tarjama/tarjama/internal/tokens"
 	"github.com/tarjama/tarjama/jobs"
 	"github.com/tarjama/tarjama/output"
 	"github.com/tarjama/tarjama/prompts"
@@ -165,8 +166,9 @@ func newLogger(w io.Writer, format, level string, quiet bool) (*slog.Logger, err
 	return nil, &usageError{fmt.Sprintf("--log-format %q: want text or json", format), "--log-format json"}
 }
 
-// newClient is the chat API client the run command was told to use.
-func newClient(o runOptions, log *slog.Logger, env *Env) (*llm.Client, error) {
+// newClient is the chat API client the run command was told to use; its
+// rate limiter counts prompts with counter.
+func newClient(o runOptions, log *slog.Logger, env *Env, counter *tokens.Counter) (*llm.Client, error) {
 	retries := o.MaxRetries
 	if retries == 0 {
 		retries = -1 // llm.Config reads 0 as "the default"
@@ -183,8 +185,12 @@ func newClient(o runOptions, log *slog.Logger, env *Env) (*llm.Client, error) {
 		ServiceTier:    tier,
 		RequestTimeout: o.RequestTimeout,
 		MaxRetries:     retries,
+		RPM:            o.RPM,
+		TPM:            o.TPM,
+		EstimatePrompt: func(req jobs.Request) int { return counter.Messages(req.Model, req.Messages) },
 		Logger:         log,
 		Sleep:          env.Sleep,
+		Clock:          env.Clock,
 	})
 }
 
@@ -241,7 +247,8 @@ func runCommand(ctx context.Context, o runOptions, env *Env) error {
 		return err
 	}
 	defer cleanup()
-	client, err := newClient(o, log, env)
+	counter, cal := tokens.New(), &tokens.Calibration{}
+	client, err := newClient(o, log, env, counter)
 	if err != nil {
 		return err
 	}
@@ -249,13 +256,14 @@ func runCommand(ctx context.Context, o runOptions, env *Env) error {
 		stop := reportProgress(ctx, log, opts.Progress, o.ProgressInterval)
 		defer stop()
 	}
-	sum, err := jobs.Run(ctx, opts, client, func(columns []string) (jobs.Sink, error) {
+	sum, err := jobs.Run(ctx, opts, tokens.Checked(client, counter, cal), func(columns []string) (jobs.Sink, error) {
 		return output.Open(output.Options{Dir: o.Output, Formats: formats, Excel: o.Excel, Columns: columns})
 	})
 	if err != nil && !errors.Is(err, jobs.ErrStopped) {
 		return err
 	}
 	fmt.Fprint(env.Stderr, sum.Report(o.Output))
+	fmt.Fprint(env.Stderr, rateReport(client.RateStats(), cal))
 	switch {
 	case err != nil:
 		fmt.Fprintf(env.Stderr, "tarjama: %v\n", err)
@@ -266,6 +274,19 @@ func runCommand(ctx context.Context, o runOptions, env *Env) error {
 		return exitStatus(exitRowsFailed)
 	}
 	return nil
+}
+
+// rateReport is the summary's lines on rate limits and token estimates.
+func rateReport(st llm.RateStats, cal *tokens.Calibration) string {
+	var b strings.Builder
+	if st.Waits > 0 || st.RateLimited > 0 {
+		fmt.Fprintf(&b, "  rate limits: %d requests waited %s in all, %d answered 429\n",
+			st.Waits, st.Waited.Round(time.Millisecond), st.RateLimited)
+	}
+	for _, line := range cal.Report() {
+		fmt.Fprintf(&b, "  token estimate: %s\n", line)
+	}
+	return b.String()
 }
 
 // prepare turns what the command was told into the options of a run (or an

@@ -83,11 +83,27 @@ type Config struct {
 	// discarded when nil.
 	Logger *slog.Logger
 	// Sleep waits between retries and returns ctx's error when ctx ends
-	// first; a timer when nil.
+	// first; Clock's Sleep when nil. The rate limiter waits with Clock
+	// only.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Rand returns a number in [0, 1) to jitter backoff; math/rand/v2 when
 	// nil. Calls to it are serialized.
 	Rand func() float64
+
+	// RPM and TPM are client-side limits in requests and tokens per
+	// minute; 0 = unset: adapt to the server's x-ratelimit-* headers and
+	// 429s. Every HTTP attempt (retries and fall-back re-sends included)
+	// waits for them; see ratelimit.go. New refuses negative values.
+	RPM, TPM int
+	// EstimatePrompt estimates a request's prompt tokens (the command wires
+	// an offline tokenizer); nil = bytes of all message contents / 4. A
+	// request is charged this plus its MaxTokens (twice this when MaxTokens
+	// is 0) against TPM, settled against the reply's usage.
+	EstimatePrompt func(jobs.Request) int
+	// Clock, for tests: Now and a context-aware Sleep; nil = real time. It
+	// times the rate limiter, and the waits between retries when Sleep is
+	// nil.
+	Clock Clock
 }
 
 // Client sends chat completions. It is safe for concurrent use.
@@ -102,6 +118,9 @@ type Client struct {
 	log        *slog.Logger
 	sleep      func(ctx context.Context, d time.Duration) error
 	now        func() time.Time
+
+	rl             *limiter
+	estimatePrompt func(jobs.Request) int
 
 	// flex sends requests on the flex tier first; requestTimeout then
 	// bounds the default-tier re-sends, which the HTTP client (timed for
@@ -119,8 +138,8 @@ type Client struct {
 
 var _ jobs.Completer = (*Client)(nil)
 
-// New returns a Client for cfg. It fails only on an invalid base URL or
-// service tier.
+// New returns a Client for cfg. It fails only on an invalid base URL,
+// service tier or rate limit.
 func New(cfg Config) (*Client, error) {
 	base := strings.TrimSpace(cfg.BaseURL)
 	if base == "" {
@@ -143,6 +162,9 @@ func New(cfg Config) (*Client, error) {
 		flex = true
 	default:
 		return nil, fmt.Errorf("invalid service tier %q: want %q or \"\" (the default tier)", cfg.ServiceTier, ServiceTierFlex)
+	}
+	if cfg.RPM < 0 || cfg.TPM < 0 {
+		return nil, fmt.Errorf("invalid rate limit: rpm %d, tpm %d: want 0 (adapt to the server) or more", cfg.RPM, cfg.TPM)
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
@@ -178,6 +200,10 @@ func New(cfg Config) (*Client, error) {
 	hc, tr := newHTTPClient(cfg.HTTPClient, attemptTimeout)
 	oc.HTTPClient = hc
 
+	var clock Clock = systemClock{}
+	if cfg.Clock != nil {
+		clock = cfg.Clock
+	}
 	c := &Client{
 		api:            openai.NewClientWithConfig(oc),
 		tr:             tr,
@@ -190,7 +216,8 @@ func New(cfg Config) (*Client, error) {
 		requestTimeout: cfg.RequestTimeout,
 		log:            cfg.Logger,
 		sleep:          cfg.Sleep,
-		now:            time.Now,
+		now:            clock.Now,
+		estimatePrompt: cfg.EstimatePrompt,
 		rnd:            cfg.Rand,
 		fallbacks:      make(map[string]*fallbacks),
 	}
@@ -198,13 +225,18 @@ func New(cfg Config) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	if c.sleep == nil {
-		c.sleep = sleepCtx
+		c.sleep = clock.Sleep
 	}
+	if c.estimatePrompt == nil {
+		c.estimatePrompt = defaultEstimatePrompt
+	}
+	c.rl = newLimiter(cfg.RPM, cfg.TPM, clock, c.log)
 	if c.rnd == nil {
 		c.rnd = rand.Float64
 	}
 	c.log.Debug("chat client ready", "host", c.host, "model", c.model, "azure", oc.APIType == openai.APITypeAzure,
-		"request_timeout", hc.Timeout, "max_retries", c.maxRetries, "service_tier", cfg.ServiceTier)
+		"request_timeout", hc.Timeout, "max_retries", c.maxRetries, "service_tier", cfg.ServiceTier,
+		"rpm", cfg.RPM, "tpm", cfg.TPM)
 	return c, nil
 }
 
@@ -237,9 +269,14 @@ func (c *Client) Complete(ctx context.Context, req jobs.Request) (jobs.Reply, er
 	var (
 		reply    jobs.Reply
 		attempts int
+		// paused is the end of the last pause that this call's own
+		// replies asked for: the retry layer waits it out, so the
+		// limiter does not hold the retry for it again.
+		paused time.Time
 	)
+	tokens := c.reservation(req)
 	err := c.retry(ctx, log, func(ctx context.Context) error {
-		r, n, err := c.attempt(ctx, log, req, fb)
+		r, n, err := c.attempt(ctx, log, req, fb, tokens, &paused)
 		attempts += n
 		reply = r
 		return err
@@ -258,8 +295,10 @@ func (c *Client) Complete(ctx context.Context, req jobs.Request) (jobs.Reply, er
 
 // attempt sends req once, plus the re-sends of its fall-backs, and returns
 // the reply, the number of HTTP requests made, and nil, ctx's error or a
-// *jobs.CallError.
-func (c *Client) attempt(ctx context.Context, log *slog.Logger, req jobs.Request, fb *fallbacks) (jobs.Reply, int, error) {
+// *jobs.CallError. Each HTTP request first waits for the rate limiter and
+// is charged tokens; a reply that asks to wait pauses the limiter until
+// *paused.
+func (c *Client) attempt(ctx context.Context, log *slog.Logger, req jobs.Request, fb *fallbacks, tokens int, paused *time.Time) (jobs.Reply, int, error) {
 	requests := 0
 	flex := c.flex
 	// Each fall-back moves its state one way, so a few re-sends at most.
@@ -269,13 +308,21 @@ func (c *Client) attempt(ctx context.Context, log *slog.Logger, req jobs.Request
 		if flex {
 			cr.ServiceTier = openai.ServiceTierFlex
 		}
+		g, err := c.rl.acquire(ctx, tokens, *paused)
+		if err != nil {
+			return jobs.Reply{}, requests, err
+		}
 		capt := &capture{}
 		resp, err := c.send(ctx, capt, cr)
 		roundTrips, status, header := capt.result()
 		if roundTrips > 0 {
 			requests++
 		}
+		c.rl.observe(header)
 		if err == nil {
+			cost, known := usageCost(req, jobs.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens})
+			c.rl.settle(g, true, cost, known)
+			c.rl.succeeded(g)
 			if len(resp.Choices) == 0 {
 				return jobs.Reply{}, requests, &jobs.CallError{
 					Reason: ReasonInvalidReply, Status: status, Retryable: true,
@@ -287,6 +334,7 @@ func (c *Client) attempt(ctx context.Context, log *slog.Logger, req jobs.Request
 			}
 			return replyFrom(resp), requests, nil
 		}
+		c.rl.settle(g, roundTrips > 0, 0, false)
 		if ctx.Err() != nil {
 			return jobs.Reply{}, requests, ctx.Err()
 		}
@@ -303,9 +351,32 @@ func (c *Client) attempt(ctx context.Context, log *slog.Logger, req jobs.Request
 		if c.fallBack(log, err, req, used, fb) {
 			continue
 		}
-		return jobs.Reply{}, requests, c.classify(err, status, header)
+		ce := c.classify(err, status, header)
+		if until, ok := c.slowDown(err, ce, g, header); ok {
+			*paused = until
+		}
+		return jobs.Reply{}, requests, ce
 	}
 	return jobs.Reply{}, requests, &jobs.CallError{Reason: ReasonInvalidRequest, Message: "too many fall-back re-sends"}
+}
+
+// slowDown tells the rate limiter about a reply that asks the client to
+// slow down: a 429 rate limit (for AIMD), and a 429 or 503 with Retry-After,
+// which pauses every request; ok reports a pause, until its end.
+func (c *Client) slowDown(err error, ce *jobs.CallError, g grant, header http.Header) (until time.Time, ok bool) {
+	if ce.Fatal || (ce.Status != http.StatusTooManyRequests && ce.Status != http.StatusServiceUnavailable) {
+		return time.Time{}, false
+	}
+	if ce.Status == http.StatusTooManyRequests {
+		se, _ := parseServerError(err)
+		if kind, isLimit := rateLimitKind(se); isLimit {
+			c.rl.limited(g, kind, header)
+		}
+	}
+	if ce.RetryAfter <= 0 {
+		return time.Time{}, false
+	}
+	return c.rl.pause(ce.RetryAfter), true
 }
 
 // send makes one call. A default-tier request of a flex client is bounded

@@ -7,7 +7,10 @@
 // classification of failures into *jobs.CallError, fall-backs for servers
 // that reject structured outputs, max_tokens or temperature, and OpenAI's
 // flex tier with a longer timeout and a fall-back to the default tier when
-// flex has no capacity.
+// flex has no capacity, and client-side rate limiting: request and token
+// buckets that every HTTP attempt waits for, set from Config.RPM and
+// Config.TPM or adapted to the server's x-ratelimit-* headers, 429s and
+// Retry-After (see ratelimit.go; Client.RateStats reports on them).
 //
 // The API key is never logged, and is scrubbed from every error message.
 package llm

@@ -41,6 +41,55 @@ func (r *recorder) Delays() []time.Duration {
 	return append([]time.Duration(nil), r.delays...)
 }
 
+// fakeClock is a Config.Clock that never waits: Sleep records the delay and
+// moves the time on by it at once. It starts at the real time, so that
+// deadlines of real contexts keep their meaning.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	sleeps []time.Duration
+	// onSleep, when set, is called (without the lock) by each Sleep
+	// before it returns.
+	onSleep func(d time.Duration)
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.sleeps = append(c.sleeps, d)
+	c.now = c.now.Add(d)
+	hook := c.onSleep
+	c.mu.Unlock()
+	if hook != nil {
+		hook(d)
+	}
+	return nil
+}
+
+// advance moves the time on by d.
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Sleeps returns the delays slept so far.
+func (c *fakeClock) Sleeps() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.sleeps...)
+}
+
 // safeBuffer is a log sink that may be written from many goroutines.
 type safeBuffer struct {
 	mu  sync.Mutex
@@ -68,7 +117,9 @@ func serve(t *testing.T, h http.HandlerFunc) *httptest.Server {
 }
 
 // newTestClient returns a client for srv with a recording Sleep, a fixed
-// jitter of 0.1, and whatever mod changes in the config.
+// jitter of 0.1, a fake clock for the rate limiter (its waits take no time
+// and are not among the recorded delays), and whatever mod changes in the
+// config.
 func newTestClient(t *testing.T, baseURL string, mod func(*Config)) (*Client, *recorder) {
 	t.Helper()
 	rec := &recorder{}
@@ -78,6 +129,7 @@ func newTestClient(t *testing.T, baseURL string, mod func(*Config)) (*Client, *r
 		Model:   "test-model",
 		Sleep:   rec.Sleep,
 		Rand:    func() float64 { return 0.1 },
+		Clock:   newFakeClock(),
 	}
 	if mod != nil {
 		mod(&cfg)
