@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
+	"gopkg.in/yaml.v3"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -91,13 +92,44 @@ func loadConfig(flags []cli.Flag) cli.BeforeFunc {
 			}
 			return fmt.Errorf("read config file: %w", err)
 		}
-		src, err := altsrc.NewYamlSourceFromFile(path)
+		src, err := configSource(path, flags)
 		if err != nil {
-			return fmt.Errorf("read config file %s: %w", path, err)
+			return err
 		}
 		if err := altsrc.ApplyInputSourceValues(c, src, flags); err != nil {
 			return fmt.Errorf("config file %s: %w", path, err)
 		}
 		return nil
 	}
+}
+
+// configSource reads a YAML config file for altsrc, with its values brought
+// to the types of the flags they set: altsrc refuses "max-cost: 5" (an
+// integer) for a float flag and "model: 4" for a string flag.
+func configSource(path string, flags []cli.Flag) (altsrc.InputSourceContext, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config file: %w", err)
+	}
+	values := map[interface{}]interface{}{}
+	if err := yaml.Unmarshal(b, &values); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	for _, f := range flags {
+		for _, name := range f.Names() {
+			v, ok := values[name]
+			if !ok || v == nil {
+				continue
+			}
+			switch f.(type) {
+			case *altsrc.StringFlag:
+				values[name] = fmt.Sprint(v)
+			case *altsrc.Float64Flag:
+				if n, ok := v.(int); ok {
+					values[name] = float64(n)
+				}
+			}
+		}
+	}
+	return altsrc.NewMapInputSource(path, values), nil
 }

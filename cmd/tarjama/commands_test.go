@@ -127,7 +127,9 @@ func TestConfigPrecedence(t *testing.T) {
 	srv := newServer(t, fakeopenai.Options{APIKey: testKey})
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "tarjama.yaml")
-	os.WriteFile(cfg, []byte("model: from-file\nkey-points: 3\nlimit: 1\n"), 0o644)
+	// max-cost as a YAML integer for a float flag; nothing has a price, so
+	// 0 (no limit) is the only value that lets the run go on.
+	os.WriteFile(cfg, []byte("model: from-file\nkey-points: 3\nlimit: 1\nmax-cost: 0\n"), 0o644)
 	model := func(t *testing.T, env string, args ...string) string {
 		t.Helper()
 		t.Setenv("TARJAMA_MODEL", env)
@@ -145,6 +147,12 @@ func TestConfigPrecedence(t *testing.T) {
 			t.Errorf("key-points from the file not used")
 		}
 		return reqs[0].Model
+	}
+	// A number given to a string flag is taken as its text.
+	numeric := filepath.Join(dir, "numeric.yaml")
+	os.WriteFile(numeric, []byte("id-column: 7\n"), 0o644)
+	if res := runCLI(t, context.Background(), "", "run", "-i", fixtures, "-o", t.TempDir(), "--config", numeric); res.code != 1 || !strings.Contains(res.stderr, `no column "7"`) {
+		t.Errorf("id-column: 7 from a config file: exit %d, %q", res.code, res.stderr)
 	}
 	if got := model(t, ""); got != "from-file" {
 		t.Errorf("file only: model %q, want from-file", got)
