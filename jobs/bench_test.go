@@ -15,10 +15,8 @@ package jobs_test
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -35,6 +33,7 @@ import (
 	"github.com/tarjama/tarjama/internal/fakeopenai"
 	"github.com/tarjama/tarjama/internal/llm"
 	"github.com/tarjama/tarjama/internal/state"
+	"github.com/tarjama/tarjama/internal/testinput"
 	"github.com/tarjama/tarjama/jobs"
 	"github.com/tarjama/tarjama/output"
 	"github.com/tarjama/tarjama/prompts"
@@ -219,48 +218,10 @@ func peakHeapDuring(run func()) uint64 {
 // --- The input ---
 
 // sourceArticle is one row of testdata/articles.csv.
-type sourceArticle struct {
-	id, title, body, url, published, source string
-}
+type sourceArticle = testinput.Article
 
 var loadSource = sync.OnceValues(func() ([]sourceArticle, error) {
-	f, err := os.Open(filepath.Join("..", "testdata", "articles.csv"))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	header, err := r.Read()
-	if err != nil {
-		return nil, fmt.Errorf("articles.csv header: %w", err)
-	}
-	col := map[string]int{}
-	for i, name := range header {
-		col[name] = i
-	}
-	for _, name := range []string{"id", "title", "body", "url", "published_at", "source"} {
-		if _, ok := col[name]; !ok {
-			return nil, fmt.Errorf("articles.csv: no %q column", name)
-		}
-	}
-	var arts []sourceArticle
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("articles.csv: %w", err)
-		}
-		arts = append(arts, sourceArticle{
-			id: rec[col["id"]], title: rec[col["title"]], body: rec[col["body"]],
-			url: rec[col["url"]], published: rec[col["published_at"]], source: rec[col["source"]],
-		})
-	}
-	if len(arts) == 0 {
-		return nil, fmt.Errorf("articles.csv: no articles")
-	}
-	return arts, nil
+	return testinput.Load(filepath.Join("..", "testdata", "articles.csv"))
 })
 
 func sourceArticles(b *testing.B) []sourceArticle {
@@ -306,38 +267,7 @@ func benchInput(b *testing.B, rows int) string {
 }
 
 func writeInput(path string, arts []sourceArticle, rows int) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := csv.NewWriter(f) // buffered
-	err = w.Write([]string{"id", "title", "body", "url", "published_at", "source"})
-	rec := make([]string, 6)
-	for n := 1; n <= rows && err == nil; n++ {
-		a := arts[(n-1)%len(arts)]
-		rec[0] = a.id + "-" + strconv.Itoa(n)
-		rec[1] = a.title
-		rec[2] = a.body + " " + arabicIndic(n)
-		rec[3], rec[4], rec[5] = a.url, a.published, a.source
-		err = w.Write(rec)
-	}
-	w.Flush()
-	if err == nil {
-		err = w.Error()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// arabicIndic writes n in Arabic-Indic digits (٠١٢٣٤٥٦٧٨٩).
-func arabicIndic(n int) string {
-	var sb strings.Builder
-	for _, d := range strconv.Itoa(n) {
-		sb.WriteRune('٠' + (d - '0'))
-	}
-	return sb.String()
+	return testinput.Write(path, arts, rows)
 }
 
 // --- The in-process completer ---
@@ -385,14 +315,14 @@ func newInProcessCompleter(b *testing.B) jobs.Completer {
 
 func cannedFor(b *testing.B, i int, a sourceArticle) cannedReplies {
 	var body []string
-	for k, para := range strings.Split(a.body, "\n") {
+	for k, para := range strings.Split(a.Body, "\n") {
 		if strings.TrimSpace(para) == "" {
 			body = append(body, "")
 			continue
 		}
 		body = append(body, englishText(i+k, utf8.RuneCountInString(para)*6/5))
 	}
-	title := englishTitle(i, utf8.RuneCountInString(a.title)*6/5)
+	title := englishTitle(i, utf8.RuneCountInString(a.Title)*6/5)
 	tr := "TITLE: " + title + "\nBODY:\n" + strings.Join(body, "\n")
 
 	points := make([]string, 5)
@@ -408,7 +338,7 @@ func cannedFor(b *testing.B, i int, a sourceArticle) cannedReplies {
 	// Rough token counts: the prompts carry the templates besides the text.
 	return cannedReplies{
 		translate: jobs.Reply{Content: tr, FinishReason: "stop", Model: benchModel, Attempts: 1,
-			Usage: jobs.Usage{PromptTokens: 700 + len(a.title+a.body)/3, CompletionTokens: len(tr) / 4}},
+			Usage: jobs.Usage{PromptTokens: 700 + len(a.Title+a.Body)/3, CompletionTokens: len(tr) / 4}},
 		keyPoints: jobs.Reply{Content: string(kp), FinishReason: "stop", Model: benchModel, Attempts: 1,
 			Usage: jobs.Usage{PromptTokens: 500 + len(tr)/4, CompletionTokens: len(kp) / 4}},
 	}

@@ -65,20 +65,15 @@ package ratebench
 
 import (
 	"context"
-	"encoding/csv"
-	"fmt"
-	"io"
 	"math"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tarjama/tarjama/internal/fakeopenai"
 	"github.com/tarjama/tarjama/internal/llm"
+	"github.com/tarjama/tarjama/internal/testinput"
 	"github.com/tarjama/tarjama/jobs"
 	"github.com/tarjama/tarjama/output"
 	"github.com/tarjama/tarjama/prompts"
@@ -446,48 +441,10 @@ func limitFraction(c config, cal calibration, samples []fakeopenai.Quota) float6
 // --- The input ---
 
 // sourceArticle is one row of testdata/articles.csv.
-type sourceArticle struct {
-	id, title, body, url, published, source string
-}
+type sourceArticle = testinput.Article
 
 var loadSource = sync.OnceValues(func() ([]sourceArticle, error) {
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "articles.csv"))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r := csv.NewReader(f)
-	header, err := r.Read()
-	if err != nil {
-		return nil, fmt.Errorf("articles.csv header: %w", err)
-	}
-	col := map[string]int{}
-	for i, name := range header {
-		col[name] = i
-	}
-	for _, name := range []string{"id", "title", "body", "url", "published_at", "source"} {
-		if _, ok := col[name]; !ok {
-			return nil, fmt.Errorf("articles.csv: no %q column", name)
-		}
-	}
-	var arts []sourceArticle
-	for {
-		rec, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("articles.csv: %w", err)
-		}
-		arts = append(arts, sourceArticle{
-			id: rec[col["id"]], title: rec[col["title"]], body: rec[col["body"]],
-			url: rec[col["url"]], published: rec[col["published_at"]], source: rec[col["source"]],
-		})
-	}
-	if len(arts) == 0 {
-		return nil, fmt.Errorf("articles.csv: no articles")
-	}
-	return arts, nil
+	return testinput.Load(filepath.Join("..", "..", "testdata", "articles.csv"))
 })
 
 func sourceArticles(b *testing.B) []sourceArticle {
@@ -499,42 +456,6 @@ func sourceArticles(b *testing.B) []sourceArticle {
 	return arts
 }
 
-// writeInput writes a CSV of rows articles (columns id, title, body, url,
-// published_at, source). Row n is source article (n-1) mod 60 with its id
-// suffixed "-n" and its body suffixed " " and n in Arabic-Indic digits, so
-// that no two rows share an id or a title and body (the pipeline would
-// answer a repeated article from the first).
 func writeInput(path string, arts []sourceArticle, rows int) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := csv.NewWriter(f) // buffered
-	err = w.Write([]string{"id", "title", "body", "url", "published_at", "source"})
-	rec := make([]string, 6)
-	for n := 1; n <= rows && err == nil; n++ {
-		a := arts[(n-1)%len(arts)]
-		rec[0] = a.id + "-" + strconv.Itoa(n)
-		rec[1] = a.title
-		rec[2] = a.body + " " + arabicIndic(n)
-		rec[3], rec[4], rec[5] = a.url, a.published, a.source
-		err = w.Write(rec)
-	}
-	w.Flush()
-	if err == nil {
-		err = w.Error()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// arabicIndic writes n in Arabic-Indic digits (٠١٢٣٤٥٦٧٨٩).
-func arabicIndic(n int) string {
-	var sb strings.Builder
-	for _, d := range strconv.Itoa(n) {
-		sb.WriteRune('٠' + (d - '0'))
-	}
-	return sb.String()
+	return testinput.Write(path, arts, rows)
 }
