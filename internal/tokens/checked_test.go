@@ -14,17 +14,19 @@ func (n fixedCompleter) Complete(ctx context.Context, req jobs.Request) (jobs.Re
 	return jobs.Reply{Usage: jobs.Usage{PromptTokens: int(n)}}, nil
 }
 
-func TestCheckedObservesEveryReply(t *testing.T) {
+func TestCheckedObservesASample(t *testing.T) {
 	counter, cal := New(), &Calibration{}
 	req := jobs.Request{Model: "gpt-4o", Messages: []prompts.Message{{Role: "user", Content: "Hello, world!"}}}
 	est := counter.Messages("gpt-4o", req.Messages)
 	c := Checked(fixedCompleter(2*est), counter, cal)
-	for range 3 {
+	const replies = 200
+	for range replies {
 		if _, err := c.Complete(context.Background(), req); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if ratio, n := cal.Ratio("gpt-4o"); n != 3 || ratio != 2 {
-		t.Errorf("Ratio = %v over %d, want 2 over 3", ratio, n)
+	// The first 20, then the 50th, 100th, 150th and 200th.
+	if ratio, n := cal.Ratio("gpt-4o"); n != SampleFirst+replies/SampleEvery || ratio != 2 {
+		t.Errorf("Ratio = %v over %d, want 2 over %d", ratio, n, SampleFirst+replies/SampleEvery)
 	}
 }
