@@ -14,12 +14,33 @@
 //
 // where LABEL is an uppercase word and NONCE 16 hex digits. A request with
 // TITLE and BODY fences is a translation; one with TITLE and TRANSLATION
-// fences is a key-points request. The replies are deterministic functions of
-// the fenced text (TranslateTitle, TranslateBody, KeyPoints), so tests can
-// compute the expected output of a whole run. Any other request gets 400.
+// fences is a key-points request, and so is one with TITLE and NOTES fences
+// (a reduce step that merges notes; TRANSLATION wins over NOTES, and either
+// over BODY). The replies are deterministic functions of the fenced text
+// (TranslateTitle, TranslateBody, KeyPoints), so tests can compute the
+// expected output of a whole run. Any other request gets 400. Server.Requests
+// records the first fence of each label (Recorded.Fences).
+//
+// A translation is made from BODY alone: each non-blank line becomes a
+// paragraph "This is the English text of paragraph <k> (<h8>)." padded with
+// a filler sentence (" The text of the article goes on here and
+// continues.") to at least ceil(EnglishPerArabicRune × the runes of the
+// line) runes, so the translation is about as long as a real one. A CONTEXT
+// fence (the end of the previous chunk, for context) does not change the
+// reply. A GLOSSARY fence of "arabic = english" lines (ParseGlossary) is
+// obeyed: a paragraph whose line contains glossary Arabic forms says
+// " Names: <english>, ..." after its first sentence, before the filler
+// (TranslateBodyGlossary, TranslationReplyGlossary).
+//
+// Options.MaxOutputRunes caps translations as a model's output limit does
+// (finish_reason "length", content cut). With Options.Gullible the server
+// is a model that obeys prompt injection: an "ignore previous instructions"
+// outside the fences gets a HACKED reply, while the same text inside a
+// fence is translated as article text.
 //
 // Faults (HTTP errors, a flex tier without capacity, dropped and truncated
-// connections, slow or held replies, malformed or unhelpful content) are
+// connections, slow or held replies, malformed or unhelpful content,
+// refusals, a summary instead of a translation, an ignored glossary) are
 // scripted with Server.Script. Replies echo the service tier: "flex" when
 // service_tier "flex" was asked for, "default" otherwise.
 // The server records every request with its arrival and reply times and

@@ -233,7 +233,7 @@ func completionTokens(content string) int { return len(content)/4 + 1 }
 // chargedTokens returns what a request costs against Options.TPM: its
 // prompt tokens plus max_completion_tokens, or max_tokens, or when neither
 // is set the tokens of the normal reply it would get.
-func chargedTokens(in *incoming) int {
+func chargedTokens(opts *Options, in *incoming) int {
 	n := PromptTokens(in.messages)
 	switch {
 	case in.req.MaxCompletionTokens > 0:
@@ -241,12 +241,9 @@ func chargedTokens(in *incoming) int {
 	case in.req.MaxTokens > 0:
 		return n + in.req.MaxTokens
 	}
-	p := in.parsed
-	switch p.Step {
-	case StepTranslate:
-		return n + completionTokens(TranslationReply(p.Title, p.Body))
-	case StepKeyPoints:
-		return n + completionTokens(keyPointsJSON(KeyPoints(p.Title, p.Translation, p.N)))
+	if in.parsed.Step == "" {
+		return n
 	}
-	return n
+	content, _, _ := replyContent(opts, &in.parsed, &Fault{})
+	return n + completionTokens(content)
 }

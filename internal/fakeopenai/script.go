@@ -27,11 +27,14 @@ type Rule struct {
 
 // Fault describes how a reply goes wrong. Waiting fields (Delay, Hold) come
 // first and combine with anything else. Then the first of these that is set
-// decides the reply: FlexUnavailable, Drop, HTMLBody, Status, InvalidJSON. Otherwise the reply
-// is the normal one, altered by Truncate, NonEnglish, BadKeyPoints, Refuse and
-// Length (NonEnglish wins over BadKeyPoints, Refuse over Length). The header
-// fields (RetryAfter, RetryAfterMS, Header) are sent with
-// any reply but Drop.
+// decides the reply: FlexUnavailable, Drop, HTMLBody, Status, InvalidJSON.
+// Otherwise the reply is the normal one (with Options.Gullible, the reply to
+// an injected instruction), altered by the content fields: first
+// IgnoreGlossary, then the first of NonEnglish, BadKeyPoints and Short that
+// applies (a gullible server's injected reply wins over the three), then the
+// first of Refuse, RefusalField, RefuseText and Length, then
+// Options.MaxOutputRunes and Truncate. The header fields (RetryAfter,
+// RetryAfterMS, Header) are sent with any reply but Drop.
 //
 // A Fault with only waiting fields replies normally after the wait.
 type Fault struct {
@@ -93,6 +96,22 @@ type Fault struct {
 	BadKeyPoints bool
 	// Refuse sends finish_reason "content_filter" with empty content.
 	Refuse bool
+	// RefuseText declines in text, as chat models do: finish_reason
+	// "stop" and the content RefusalText ("I'm sorry, but I can't help
+	// with that request."), with no TITLE or BODY markers and no JSON.
+	RefuseText bool
+	// RefusalField declines as structured outputs do: finish_reason
+	// "stop", content "" and message.refusal RefusalMessage ("I'm sorry,
+	// I cannot assist with that.").
+	RefusalField bool
+	// Short makes a translation reply only the first sentence of its first
+	// paragraph, "TITLE: <title>\nBODY:\nThis is the English text of
+	// paragraph 1 (<h8>).", as a model that summarised instead of
+	// translating. It has no effect on key-points requests.
+	Short bool
+	// IgnoreGlossary makes a translation reply as if the request had no
+	// GLOSSARY fence: no "Names: ..." sentences.
+	IgnoreGlossary bool
 }
 
 // ruleState is a scripted rule and how often it fired.

@@ -45,6 +45,22 @@ type Options struct {
 	// requests. Memory then grows only by Paid's entry (about 100 bytes)
 	// per distinct prompt.
 	NoRecord bool
+	// MaxOutputRunes is the output cap of the model, in runes of reply
+	// content; 0 means none. A translation whose reply content would be
+	// longer is answered, as a real model with an output cap does, with
+	// finish_reason "length" and the content cut to MaxOutputRunes runes
+	// (a 200 with usage, counted in Stats.OK and Paid). Key-points replies
+	// are not capped.
+	MaxOutputRunes int
+	// Gullible makes the server obey instructions outside the fences: a
+	// recognised request whose content, with the fenced blocks removed,
+	// contains (in any case) "ignore previous instructions", "ignore all
+	// previous instructions" or "تجاهل التعليمات" is answered
+	// "TITLE: HACKED\nBODY:\nHACKED" (a translation) or
+	// {"key_points":["HACKED"]} (key points). Text inside fences never
+	// triggers it; the client's own instructions outside the fences (system
+	// prompt included) do, so they must not quote these phrases.
+	Gullible bool
 
 	// RPM and TPM are rate limits, in requests and tokens per simulated
 	// minute (see TimeScale), enforced on every chat completion request
@@ -89,7 +105,11 @@ type Recorded struct {
 	ResponseFormat string
 	// ServiceTier is service_tier: "" when absent, else e.g. "flex".
 	ServiceTier string
-	Header      http.Header
+	// Fences maps each fence label of the message content (TITLE, BODY,
+	// CONTEXT, GLOSSARY, ...) to the text of the first fence with that
+	// label; nil when the request had no fence or did not decode.
+	Fences map[string]string
+	Header http.Header
 	// Body is the raw request body.
 	Body []byte
 	// Status is the HTTP status answered; 0 when the connection was
@@ -117,7 +137,8 @@ type Stats struct {
 	Requests int
 	// OK counts chat completion replies with status 200 that were sent in
 	// full with a well-formed body. Replies altered by Length, NonEnglish,
-	// BadKeyPoints and Refuse count; Truncate and InvalidJSON do not.
+	// BadKeyPoints, Refuse, RefuseText, RefusalField, Short, IgnoreGlossary
+	// and Options.MaxOutputRunes count; Truncate and InvalidJSON do not.
 	OK int
 	// ByStatus counts the statuses sent, whole replies or not.
 	ByStatus map[int]int
@@ -183,6 +204,8 @@ func newServer(opts Options) *Server {
 	switch {
 	case opts.RPM < 0 || opts.TPM < 0:
 		panic(fmt.Sprintf("fakeopenai: negative rate limit (RPM %d, TPM %d)", opts.RPM, opts.TPM))
+	case opts.MaxOutputRunes < 0:
+		panic(fmt.Sprintf("fakeopenai: negative MaxOutputRunes %d", opts.MaxOutputRunes))
 	case opts.TimeScale < 0 || math.IsNaN(opts.TimeScale) || math.IsInf(opts.TimeScale, 0):
 		panic(fmt.Sprintf("fakeopenai: time scale %v, want a positive number or 0", opts.TimeScale))
 	}
@@ -242,6 +265,7 @@ func (s *Server) Requests() []Recorded {
 		r.Header = r.Header.Clone()
 		r.Messages = slices.Clone(r.Messages)
 		r.Body = slices.Clone(r.Body)
+		r.Fences = maps.Clone(r.Fences)
 		out[i] = r
 	}
 	return out
@@ -358,7 +382,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	metered := isChat && authorized && in.err == "" // put to the rate limits
 	var cost int
 	if metered {
-		cost = chargedTokens(&in)
+		cost = chargedTokens(&s.opts, &in)
 	}
 
 	s.mu.Lock()
@@ -371,6 +395,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Messages:       in.messages,
 		ResponseFormat: in.format,
 		ServiceTier:    in.req.ServiceTier,
+		Fences:         in.fences,
 		Header:         r.Header.Clone(),
 		Body:           body,
 		Arrived:        adm.arrived,

@@ -37,7 +37,8 @@ type incoming struct {
 	format   string
 	content  string
 	parsed   parsed
-	err      string // why the body was rejected; "" if it was not
+	fences   map[string]string // first fence of each label; nil if none
+	err      string            // why the body was rejected; "" if it was not
 }
 
 // decodeChat decodes a chat completion request body.
@@ -88,7 +89,7 @@ func decodeChat(body []byte, readErr error) incoming {
 		in.format = rf.Type
 	}
 	in.content = Content(in.messages)
-	in.parsed = parseContent(in.content)
+	in.parsed, in.fences = parseRequest(in.content)
 	return in
 }
 
@@ -164,11 +165,88 @@ func (s *Server) faultReply(f *Fault, in *incoming, seq int) reply {
 	return rep
 }
 
-// Arabic stand-ins for NonEnglish replies.
+// Stand-ins for altered replies.
 const (
+	// arabicTranslation and arabicKeyPoint are the NonEnglish replies.
 	arabicTranslation = "TITLE: عنوان\nBODY:\nهذا نص عربي"
 	arabicKeyPoint    = "النقطة الرئيسية رقم %d من المقال مذكورة هنا."
+	// hackedTranslation and hackedKeyPoint are what a gullible server
+	// replies to an injected instruction.
+	hackedTranslation = "TITLE: HACKED\nBODY:\nHACKED"
+	hackedKeyPoint    = "HACKED"
 )
+
+// RefusalText is the content of a Fault.RefuseText reply: a chat model
+// declining in text.
+const RefusalText = "I'm sorry, but I can't help with that request."
+
+// RefusalMessage is message.refusal of a Fault.RefusalField reply: a model
+// declining through the structured outputs' refusal field.
+const RefusalMessage = "I'm sorry, I cannot assist with that."
+
+// replyContent returns the content, finish_reason and message.refusal of the
+// 200 reply to a recognised request p, altered by the content fields of f.
+// With a zero f it is the normal reply, on which Options.TPM charges
+// requests without a max_tokens.
+func replyContent(opts *Options, p *parsed, f *Fault) (content, finish string, refusal *string) {
+	hacked := opts.Gullible && p.Injected
+	switch p.Step {
+	case StepTranslate:
+		glossary := p.Glossary
+		if f.IgnoreGlossary {
+			glossary = nil
+		}
+		switch {
+		case hacked:
+			content = hackedTranslation
+		case f.NonEnglish:
+			content = arabicTranslation
+		case f.Short:
+			content = "TITLE: " + TranslateTitle(p.Title) + "\nBODY:\n" + shortBody(p.Body)
+		default:
+			content = TranslationReplyGlossary(p.Title, p.Body, glossary)
+		}
+	case StepKeyPoints:
+		points := KeyPoints(p.Title, p.Translation, p.N)
+		switch {
+		case hacked:
+			content = keyPointsJSON([]string{hackedKeyPoint})
+		case f.NonEnglish:
+			for i := range points {
+				points[i] = fmt.Sprintf(arabicKeyPoint, i+1)
+			}
+			content = keyPointsJSON(points)
+		case f.BadKeyPoints:
+			var b strings.Builder
+			b.WriteString("Here are the points:")
+			for i, pt := range points {
+				fmt.Fprintf(&b, "\n%d. %s", i+1, pt)
+			}
+			content = b.String()
+		default:
+			content = keyPointsJSON(points)
+		}
+	}
+	finish = "stop"
+	switch {
+	case f.Refuse:
+		return "", "content_filter", nil
+	case f.RefusalField:
+		msg := RefusalMessage
+		return "", "stop", &msg
+	case f.RefuseText:
+		return RefusalText, "stop", nil
+	case f.Length:
+		r := []rune(content)
+		content, finish = string(r[:len(r)/2]), "length"
+	}
+	if p.Step == StepTranslate && opts.MaxOutputRunes > 0 {
+		if r := []rune(content); len(r) > opts.MaxOutputRunes {
+			content, finish = string(r[:opts.MaxOutputRunes]), "length"
+		}
+	}
+	return content, finish, refusal
+}
 
 // chatReply decides the normal reply to a decoded chat completion request,
 // altered by f's content fields if f is not nil.
@@ -201,41 +279,7 @@ func (s *Server) chatReply(in *incoming, f *Fault, seq int) reply {
 	if f == nil {
 		f = &Fault{}
 	}
-
-	var content string
-	switch p.Step {
-	case StepTranslate:
-		content = TranslationReply(p.Title, p.Body)
-		if f.NonEnglish {
-			content = arabicTranslation
-		}
-	case StepKeyPoints:
-		points := KeyPoints(p.Title, p.Translation, p.N)
-		switch {
-		case f.NonEnglish:
-			for i := range points {
-				points[i] = fmt.Sprintf(arabicKeyPoint, i+1)
-			}
-			content = keyPointsJSON(points)
-		case f.BadKeyPoints:
-			var b strings.Builder
-			b.WriteString("Here are the points:")
-			for i, pt := range points {
-				fmt.Fprintf(&b, "\n%d. %s", i+1, pt)
-			}
-			content = b.String()
-		default:
-			content = keyPointsJSON(points)
-		}
-	}
-	finish := "stop"
-	switch {
-	case f.Refuse:
-		content, finish = "", "content_filter"
-	case f.Length:
-		r := []rune(content)
-		content, finish = string(r[:len(r)/2]), "length"
-	}
+	content, finish, refusal := replyContent(&s.opts, &p, f)
 
 	usage := completionUsage{PromptTokens: PromptTokens(in.messages), CompletionTokens: completionTokens(content)}
 	usage.TotalTokens = usage.PromptTokens + usage.CompletionTokens
@@ -247,7 +291,7 @@ func (s *Server) chatReply(in *incoming, f *Fault, seq int) reply {
 		ServiceTier: servedTier(in.req.ServiceTier),
 		Choices: []choice{{
 			Index:        0,
-			Message:      replyMessage{Role: "assistant", Content: content},
+			Message:      replyMessage{Role: "assistant", Content: content, Refusal: refusal},
 			FinishReason: finish,
 		}},
 		Usage: usage,
@@ -293,9 +337,12 @@ type choice struct {
 	FinishReason string       `json:"finish_reason"`
 }
 
+// replyMessage is the message of a choice. Refusal is null unless the
+// model refused through the structured outputs' refusal field.
 type replyMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role    string  `json:"role"`
+	Content string  `json:"content"`
+	Refusal *string `json:"refusal"`
 }
 
 type completionUsage struct {

@@ -6,6 +6,9 @@
 //
 // With -rpm and -tpm it enforces rate limits as OpenAI does (see the
 // package documentation); -time-scale runs their minutes faster.
+// -max-output-runes caps translations as a model's output limit does, and
+// -gullible makes the server obey "ignore previous instructions" outside the
+// fences, to try tarjama's prompt-injection defences.
 //
 // Its "translations" are deterministic placeholders, not English prose.
 package main
@@ -27,19 +30,22 @@ func main() {
 	rpm := flag.Int("rpm", 0, "requests per simulated minute; 0 for no limit")
 	tpm := flag.Int("tpm", 0, "tokens per simulated minute; 0 for no limit")
 	scale := flag.Float64("time-scale", 0, "simulated seconds per real second for the limits; 0 or 1 for real time")
+	maxOut := flag.Int("max-output-runes", 0, "cut translations longer than this many runes (finish_reason length); 0 for no cap")
+	gullible := flag.Bool("gullible", false, "obey \"ignore previous instructions\" found outside the fences")
 	flag.Parse()
 	host, _, err := net.SplitHostPort(*addr)
 	if err != nil || !net.ParseIP(host).IsLoopback() {
 		fmt.Fprintf(os.Stderr, "fakeopenai: -addr %s: want a loopback address such as 127.0.0.1:8089\n", *addr)
 		os.Exit(1)
 	}
-	if *rpm < 0 || *tpm < 0 || *scale < 0 {
-		fmt.Fprintln(os.Stderr, "fakeopenai: -rpm, -tpm and -time-scale must not be negative")
+	if *rpm < 0 || *tpm < 0 || *scale < 0 || *maxOut < 0 {
+		fmt.Fprintln(os.Stderr, "fakeopenai: -rpm, -tpm, -time-scale and -max-output-runes must not be negative")
 		os.Exit(1)
 	}
 	srv, err := fakeopenai.Listen(*addr, fakeopenai.Options{
 		Latency: *latency, NoRecord: true,
 		RPM: *rpm, TPM: *tpm, TimeScale: *scale,
+		MaxOutputRunes: *maxOut, Gullible: *gullible,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "fakeopenai: %v\n", err)
