@@ -8,7 +8,7 @@ import (
 
 // SchemaVersion is the schema version this tarjama writes and the newest it
 // reads. It is kept in the file's PRAGMA user_version.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // applicationID marks a SQLite file as a tarjama state file (PRAGMA
 // application_id, "trjm").
@@ -17,9 +17,11 @@ const applicationID = 0x74726a6d
 // migrations[i] brings a state file from schema version i to i+1. Each runs
 // in its own transaction, together with the user_version update that
 // records it, so a crash leaves the file at one version or the next. To add
-// version 2: append its function and raise SchemaVersion.
+// a version: append its function and raise SchemaVersion. A step never
+// changes once released: files of its version exist.
 var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	createV1,
+	addOriginalsV2,
 }
 
 // createV1 creates the tables of an empty file.
@@ -57,6 +59,22 @@ func createV1(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	return nil
+}
+
+// addOriginalsV2 adds the originals table: the title and body of an article
+// as the input gave it, by input hash, kept when the clean-up changed what
+// was sent (jobs.Original). Removed is the number of runes the clean-up
+// removed. An original is written once and never replaced.
+func addOriginalsV2(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `CREATE TABLE originals (
+		input_sha256 TEXT PRIMARY KEY,
+		id TEXT NOT NULL,
+		title TEXT NOT NULL,
+		body TEXT NOT NULL,
+		removed INTEGER NOT NULL,
+		created_at TEXT NOT NULL
+	)`)
+	return err
 }
 
 // migrate brings the state file to version target by steps, one step and

@@ -86,7 +86,8 @@ type Store struct {
 	db    *sql.DB
 	lock  *fileLock
 
-	getReplyStmt, getRowStmt, putReplyStmt, putRowStmt *sql.Stmt
+	getReplyStmt, getRowStmt, getOriginalStmt *sql.Stmt
+	putReplyStmt, putRowStmt, putOriginalStmt *sql.Stmt
 
 	// mu guards closed and the sends on writes: Close takes it to close
 	// writes once no Put is sending.
@@ -102,12 +103,13 @@ type Store struct {
 	closeErr  error
 }
 
-// write is one queued PutReply or PutRow.
+// write is one queued PutReply, PutRow or PutOriginal.
 type write struct {
 	key   string // PutReply
 	req   jobs.Request
 	reply jobs.Reply
 	row   *jobs.RowRecord // PutRow
+	orig  *jobs.Original  // PutOriginal
 	at    string
 	done  chan error // buffered: the writer never waits for the caller
 }
@@ -413,9 +415,12 @@ func (s *Store) prepare(ctx context.Context) error {
 	}{
 		{&s.getReplyStmt, `SELECT content, finish_reason, reply_model, prompt_tokens, completion_tokens FROM replies WHERE key = ?`},
 		{&s.getRowStmt, `SELECT id, status, error FROM rows WHERE input_sha256 = ? AND prompt_version = ?`},
+		{&s.getOriginalStmt, `SELECT id, title, body, removed FROM originals WHERE input_sha256 = ?`},
 		{&s.putReplyStmt, `INSERT OR REPLACE INTO replies (key, step, model, content, finish_reason, reply_model, prompt_tokens, completion_tokens, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.putRowStmt, `INSERT INTO rows (input_sha256, prompt_version, id, status, error, updated_at) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (input_sha256, prompt_version) DO UPDATE SET id = excluded.id, status = excluded.status, error = excluded.error, updated_at = excluded.updated_at`},
+		{&s.putOriginalStmt, `INSERT INTO originals (input_sha256, id, title, body, removed, created_at) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (input_sha256) DO NOTHING`},
 	} {
 		stmt, err := s.db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -456,7 +461,7 @@ func (s *Store) close() error {
 		// Nothing is lost: the log stays beside the file and SQLite reads it.
 		s.log.Warn("state file checkpoint incomplete; its write-ahead log stays beside it", "path", s.path)
 	}
-	for _, stmt := range []*sql.Stmt{s.getReplyStmt, s.getRowStmt, s.putReplyStmt, s.putRowStmt} {
+	for _, stmt := range []*sql.Stmt{s.getReplyStmt, s.getRowStmt, s.getOriginalStmt, s.putReplyStmt, s.putRowStmt, s.putOriginalStmt} {
 		stmt.Close()
 	}
 	if err := s.db.Close(); err != nil {
@@ -506,6 +511,24 @@ func (s *Store) GetRow(ctx context.Context, inputSHA256, promptVersion string) (
 	return r, true, nil
 }
 
+// GetOriginal returns the original kept under inputSHA256, or ok false.
+func (s *Store) GetOriginal(ctx context.Context, inputSHA256 string) (o jobs.Original, ok bool, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return jobs.Original{}, false, fmt.Errorf("read original from state file %s: %w", s.path, ErrClosed)
+	}
+	r := jobs.Original{InputSHA256: inputSHA256}
+	err = s.getOriginalStmt.QueryRowContext(ctx, inputSHA256).Scan(&r.ID, &r.Title, &r.Body, &r.Removed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return jobs.Original{}, false, nil
+	}
+	if err != nil {
+		return jobs.Original{}, false, fmt.Errorf("read original from state file %s: %w", s.path, err)
+	}
+	return r, true, nil
+}
+
 // PutReply stores reply under key, replacing any reply stored there. Of
 // req it keeps the step and the model only. It returns once the reply is
 // committed to disk, or when ctx ends: the reply may then still be
@@ -525,6 +548,17 @@ func (s *Store) PutRow(ctx context.Context, row jobs.RowRecord) error {
 		return fmt.Errorf("store row %s in state file %s: empty input hash", row.ID, s.path)
 	}
 	return s.put(ctx, &write{row: &row})
+}
+
+// PutOriginal keeps an article's original text under its input hash. An
+// original already kept under the same hash is left as it is, and
+// PutOriginal then returns nil. It returns once the original is committed
+// to disk, or when ctx ends: the original may then still be committed.
+func (s *Store) PutOriginal(ctx context.Context, o jobs.Original) error {
+	if o.InputSHA256 == "" {
+		return fmt.Errorf("store original of article %s in state file %s: empty input hash", o.ID, s.path)
+	}
+	return s.put(ctx, &write{orig: &o})
 }
 
 // put queues w for the writer and waits until it is committed.
@@ -629,11 +663,16 @@ func (s *Store) commit(batch []*write) error {
 	}
 	putReply := tx.StmtContext(ctx, s.putReplyStmt)
 	putRow := tx.StmtContext(ctx, s.putRowStmt)
+	putOriginal := tx.StmtContext(ctx, s.putOriginalStmt)
 	for _, w := range batch {
-		if w.row != nil {
+		switch {
+		case w.row != nil:
 			r := w.row
 			_, err = putRow.ExecContext(ctx, r.InputSHA256, r.PromptVersion, r.ID, string(r.Status), r.Error, w.at)
-		} else {
+		case w.orig != nil:
+			o := w.orig
+			_, err = putOriginal.ExecContext(ctx, o.InputSHA256, o.ID, o.Title, o.Body, o.Removed, w.at)
+		default:
 			_, err = putReply.ExecContext(ctx, w.key, string(w.req.Step), w.req.Model,
 				w.reply.Content, w.reply.FinishReason, w.reply.Model,
 				w.reply.Usage.PromptTokens, w.reply.Usage.CompletionTokens, w.at)

@@ -134,6 +134,9 @@ func TestGetMissing(t *testing.T) {
 	if r, ok, err := s.GetRow(ctx, "nope", "v1"); err != nil || ok || r != (jobs.RowRecord{}) {
 		t.Errorf("GetRow(missing)=%+v, %v, %v; want zero, false, nil", r, ok, err)
 	}
+	if o, ok, err := s.GetOriginal(ctx, "nope"); err != nil || ok || o != (jobs.Original{}) {
+		t.Errorf("GetOriginal(missing)=%+v, %v, %v; want zero, false, nil", o, ok, err)
+	}
 }
 
 func TestPutReplyReplaces(t *testing.T) {
@@ -416,11 +419,13 @@ func TestAfterClose(t *testing.T) {
 		t.Errorf("second Close()=%v, want nil", err)
 	}
 	checks := map[string]error{
-		"PutReply": s.PutReply(ctx, "k", request(jobs.StepTranslate, "m"), reply("x")),
-		"PutRow":   s.PutRow(ctx, jobs.RowRecord{InputSHA256: "h", PromptVersion: "v"}),
+		"PutReply":    s.PutReply(ctx, "k", request(jobs.StepTranslate, "m"), reply("x")),
+		"PutRow":      s.PutRow(ctx, jobs.RowRecord{InputSHA256: "h", PromptVersion: "v"}),
+		"PutOriginal": s.PutOriginal(ctx, jobs.Original{InputSHA256: "h", ID: "1"}),
 	}
 	_, _, checks["GetReply"] = s.GetReply(ctx, "k")
 	_, _, checks["GetRow"] = s.GetRow(ctx, "h", "v")
+	_, _, checks["GetOriginal"] = s.GetOriginal(ctx, "h")
 	_, checks["Stats"] = s.Stats(ctx)
 	for name, err := range checks {
 		if !errors.Is(err, ErrClosed) {
@@ -439,6 +444,12 @@ func TestCanceledPutStoresNothing(t *testing.T) {
 	if _, ok, err := s.GetReply(context.Background(), "k"); ok || err != nil {
 		t.Errorf("GetReply()=_, %v, %v; want nothing stored", ok, err)
 	}
+	if err := s.PutOriginal(ctx, jobs.Original{InputSHA256: "h", ID: "1"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("PutOriginal(canceled)=%v, want context.Canceled", err)
+	}
+	if _, ok, err := s.GetOriginal(context.Background(), "h"); ok || err != nil {
+		t.Errorf("GetOriginal()=_, %v, %v; want nothing stored", ok, err)
+	}
 }
 
 func TestPutRejectsEmptyKeys(t *testing.T) {
@@ -450,6 +461,27 @@ func TestPutRejectsEmptyKeys(t *testing.T) {
 	if err := s.PutRow(ctx, jobs.RowRecord{PromptVersion: "v"}); err == nil {
 		t.Error("PutRow with an empty input hash: no error")
 	}
+	err := s.PutOriginal(ctx, jobs.Original{ID: "art-7", Title: "عنوان", Body: "نص"})
+	want := fmt.Sprintf("store original of article art-7 in state file %s: empty input hash", s.Path())
+	if err == nil || err.Error() != want {
+		t.Errorf("PutOriginal with an empty input hash = %v\nwant %q", err, want)
+	}
+	if st, err := s.Stats(ctx); err != nil || st.Replies != 0 || len(st.Rows) != 0 {
+		t.Errorf("Stats()=%+v, %v; want nothing stored", st, err)
+	}
+	if n := countRows(t, s, "originals"); n != 0 {
+		t.Errorf("%d originals stored, want 0", n)
+	}
+}
+
+// countRows returns the number of rows in table.
+func countRows(tb testing.TB, s *Store, table string) int {
+	tb.Helper()
+	var n int
+	if err := s.db.QueryRowContext(context.Background(), `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }
 
 // TestTimestamps checks that created_at and updated_at come from
@@ -464,16 +496,22 @@ func TestTimestamps(t *testing.T) {
 	if err := s.PutRow(ctx, jobs.RowRecord{InputSHA256: "h", PromptVersion: "v", ID: "1", Status: jobs.StatusOK}); err != nil {
 		t.Fatal(err)
 	}
-	var created, updated string
+	if err := s.PutOriginal(ctx, jobs.Original{InputSHA256: "h", ID: "1", Title: "t", Body: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	var created, updated, kept string
 	if err := s.db.QueryRowContext(ctx, `SELECT created_at FROM replies`).Scan(&created); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.db.QueryRowContext(ctx, `SELECT updated_at FROM rows`).Scan(&updated); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.db.QueryRowContext(ctx, `SELECT created_at FROM originals`).Scan(&kept); err != nil {
+		t.Fatal(err)
+	}
 	want := "2025-03-01T09:30:00.000000005Z"
-	if created != want || updated != want {
-		t.Errorf("created_at=%q, updated_at=%q, want %q", created, updated, want)
+	if created != want || updated != want || kept != want {
+		t.Errorf("replies.created_at=%q, rows.updated_at=%q, originals.created_at=%q; want %q", created, updated, kept, want)
 	}
 }
 
@@ -513,8 +551,9 @@ func TestSchemaCreated(t *testing.T) {
 				t.Errorf("user_version=%d, application_id=%#x; want %d, %#x", version, appID, SchemaVersion, applicationID)
 			}
 			want := map[string][]string{
-				"replies": {"key", "step", "model", "content", "finish_reason", "reply_model", "prompt_tokens", "completion_tokens", "created_at"},
-				"rows":    {"input_sha256", "prompt_version", "id", "status", "error", "updated_at"},
+				"replies":   {"key", "step", "model", "content", "finish_reason", "reply_model", "prompt_tokens", "completion_tokens", "created_at"},
+				"rows":      {"input_sha256", "prompt_version", "id", "status", "error", "updated_at"},
+				"originals": {"input_sha256", "id", "title", "body", "removed", "created_at"},
 			}
 			got := map[string][]string{}
 			for table := range want {
@@ -552,8 +591,9 @@ func TestMigrationsMatchSchemaVersion(t *testing.T) {
 	}
 }
 
-// TestMigrationSteps runs a made-up version 2 on a version 1 file: a step
-// that fails leaves the file at version 1, one that succeeds moves it to 2.
+// TestMigrationSteps runs a made-up next version on a file of the current
+// one: a step that fails leaves the file at SchemaVersion, one that
+// succeeds moves it to SchemaVersion+1.
 func TestMigrationSteps(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, newPath(t), Options{})
@@ -584,20 +624,24 @@ func TestMigrationSteps(t *testing.T) {
 		return errors.New("made-up failure")
 	}
 
-	if err := s.migrate(ctx, append(migrations[:1:1], failing), 2); err == nil {
+	cur, next := SchemaVersion, SchemaVersion+1
+	steps := func(last func(context.Context, *sql.Tx) error) []func(context.Context, *sql.Tx) error {
+		return append(migrations[:cur:cur], last)
+	}
+	if err := s.migrate(ctx, steps(failing), next); err == nil {
 		t.Fatal("failing migration: no error")
 	}
-	if v, ok := version(), hasTable("batches"); v != 1 || ok {
-		t.Errorf("after a failed migration: version %d, table %v; want 1, false", v, ok)
+	if v, ok := version(), hasTable("batches"); v != cur || ok {
+		t.Errorf("after a failed migration: version %d, table %v; want %d, false", v, ok, cur)
 	}
-	if err := s.migrate(ctx, append(migrations[:1:1], addTable), 2); err != nil {
+	if err := s.migrate(ctx, steps(addTable), next); err != nil {
 		t.Fatalf("migrate()=%v", err)
 	}
-	if v, ok := version(), hasTable("batches"); v != 2 || !ok {
-		t.Errorf("after migrating: version %d, table %v; want 2, true", v, ok)
+	if v, ok := version(), hasTable("batches"); v != next || !ok {
+		t.Errorf("after migrating: version %d, table %v; want %d, true", v, ok, next)
 	}
 	// Already there: nothing to do.
-	if err := s.migrate(ctx, append(migrations[:1:1], failing), 2); err != nil {
+	if err := s.migrate(ctx, steps(failing), next); err != nil {
 		t.Errorf("migrate() at the target version = %v", err)
 	}
 }
@@ -754,6 +798,12 @@ func TestFileModes(t *testing.T) {
 	if err := s.PutReply(ctx, "k", request(jobs.StepTranslate, "m"), reply("x")); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.PutRow(ctx, jobs.RowRecord{InputSHA256: "h", PromptVersion: "v", ID: "1", Status: jobs.StatusOK}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutOriginal(ctx, jobs.Original{InputSHA256: "h", ID: "1", Title: "عنوان", Body: "نص المقال"}); err != nil {
+		t.Fatal(err)
+	}
 	checkModes := func(when string, want map[string]os.FileMode) {
 		t.Helper()
 		for name, mode := range want {
@@ -797,9 +847,9 @@ func TestFileModes(t *testing.T) {
 	}
 }
 
-// TestNoRequestInFile documents that the state file keeps replies, not
-// requests: nothing sent (the messages, and so nothing like an API key)
-// is written.
+// TestNoRequestInFile documents that the state file keeps replies, row
+// outcomes and original articles, not requests: nothing sent (the prompts
+// and messages, and so nothing like an API key) is written by any Put.
 func TestNoRequestInFile(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -808,6 +858,14 @@ func TestNoRequestInFile(t *testing.T) {
 	req := request(jobs.StepTranslate, "m")
 	req.Messages = append(req.Messages, prompts.Message{Role: "user", Content: "message text that must not be stored"})
 	if err := s.PutReply(ctx, jobs.RequestKey(req), req, reply("The translated article, in plain English.")); err != nil {
+		t.Fatal(err)
+	}
+	row := jobs.RowRecord{InputSHA256: "h", PromptVersion: "v", ID: "1", Status: jobs.StatusFailed, Error: "http_401: unauthorized"}
+	if err := s.PutRow(ctx, row); err != nil {
+		t.Fatal(err)
+	}
+	orig := jobs.Original{InputSHA256: "h", ID: "1", Title: "عنوان", Body: "نص المقال الأصلي\u200f مع علامات", Removed: 1}
+	if err := s.PutOriginal(ctx, orig); err != nil {
 		t.Fatal(err)
 	}
 	check := func(when string) {
@@ -827,6 +885,13 @@ func TestNoRequestInFile(t *testing.T) {
 	check("open")
 	closeStore(t, s)
 	check("closed")
+	// What is meant to be kept is there, so the check above reads the data.
+	b := fileBytes(t, path)
+	for _, kept := range []string{"The translated article, in plain English.", orig.Body} {
+		if !bytes.Contains(b, []byte(kept)) {
+			t.Errorf("closed: %s does not contain %q", filepath.Base(path), kept)
+		}
+	}
 }
 
 func TestWriteErrorReachesEveryCaller(t *testing.T) {
