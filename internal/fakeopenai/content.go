@@ -95,6 +95,15 @@ func TranslateBody(ar string) string { return TranslateBodyGlossary(ar, nil) }
 // paragraphs of each chunk from 1.
 func TranslateBodyGlossary(ar string, glossary []GlossaryEntry) string {
 	lines := strings.Split(ar, "\n")
+	// Entries found in no line (the client matched a variant spelling or
+	// a form with a prefix) go with the first paragraph: a model told to
+	// use a name uses it.
+	placed := make([]bool, len(glossary))
+	for _, line := range lines {
+		for j, g := range glossary {
+			placed[j] = placed[j] || strings.Contains(line, g.Arabic)
+		}
+	}
 	k := 0
 	for i, line := range lines {
 		if strings.TrimSpace(line) == "" {
@@ -105,8 +114,8 @@ func TranslateBodyGlossary(ar string, glossary []GlossaryEntry) string {
 		var b strings.Builder
 		b.WriteString(firstSentence(k, line))
 		var names []string
-		for _, g := range glossary {
-			if strings.Contains(line, g.Arabic) {
+		for j, g := range glossary {
+			if strings.Contains(line, g.Arabic) || (k == 1 && !placed[j]) {
 				names = append(names, g.English)
 			}
 		}

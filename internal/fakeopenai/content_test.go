@@ -142,7 +142,14 @@ func TestTranslateBodyGlossary(t *testing.T) {
 				"This is the English text of paragraph 2 (" + h8("القدس") + "). Names: Jerusalem.\n" +
 				"This is the English text of paragraph 3 (" + h8("لا أسماء") + ").",
 		},
-		{"name twice is named once", "غزة غزة", glossary, "This is the English text of paragraph 1 (" + h8("غزة غزة") + "). Names: Gaza."},
+		{"name twice is named once", "غزة غزة", glossary[:1], "This is the English text of paragraph 1 (" + h8("غزة غزة") + "). Names: Gaza."},
+		{
+			"names in no line go with the first paragraph",
+			"زار الرئيس غزة\nالقدس",
+			glossary,
+			"This is the English text of paragraph 1 (" + h8("زار الرئيس غزة") + "). Names: Gaza, Mahmoud Abbas.\n" +
+				"This is the English text of paragraph 2 (" + h8("القدس") + "). Names: Jerusalem.",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,7 +161,7 @@ func TestTranslateBodyGlossary(t *testing.T) {
 
 	// Names come before the padding, and the length rule still holds.
 	line := "غزة " + arabicLine(300)
-	got := TranslateBodyGlossary(line, glossary)
+	got := TranslateBodyGlossary(line, glossary[:1])
 	want := "This is the English text of paragraph 1 (" + h8(line) + "). Names: Gaza." + filler
 	if !strings.HasPrefix(got, want) || utf8.RuneCountInString(got) < minEnglishRunes(utf8.RuneCountInString(line)) {
 		t.Errorf("TranslateBodyGlossary()=%q, want it to start with %q and have at least %d runes", got, want, minEnglishRunes(utf8.RuneCountInString(line)))

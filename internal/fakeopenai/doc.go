@@ -30,7 +30,9 @@
 // reply. A GLOSSARY fence of "arabic = english" lines (ParseGlossary) is
 // obeyed: a paragraph whose line contains glossary Arabic forms says
 // " Names: <english>, ..." after its first sentence, before the filler
-// (TranslateBodyGlossary, TranslationReplyGlossary).
+// (TranslateBodyGlossary, TranslationReplyGlossary); an entry no line
+// contains as it is written (the client matched a variant spelling) is
+// named in the first paragraph.
 //
 // Options.MaxOutputRunes caps translations as a model's output limit does
 // (finish_reason "length", content cut). With Options.Gullible the server

@@ -135,7 +135,8 @@ func TestContextAndGlossary(t *testing.T) {
 			content:    fenced("CONTEXT", context) + "\n" + fenced("GLOSSARY", glossaryText) + "\n" + base,
 			want:       fakeopenai.TranslationReplyGlossary(arTitle, longArBody, glossary),
 			wantFences: map[string]string{"CONTEXT": context, "GLOSSARY": glossaryText, "TITLE": arTitle, "BODY": longArBody},
-			wantNames:  []string{" Names: Gaza, Mahmoud Abbas.", " Names: Jerusalem."},
+			// Ramallah is in no line: it goes with the first paragraph.
+			wantNames: []string{" Names: Gaza, Mahmoud Abbas, Ramallah.", " Names: Jerusalem."},
 		},
 		{
 			name:       "glossary ignored",
@@ -165,7 +166,7 @@ func TestContextAndGlossary(t *testing.T) {
 			if diff := cmp.Diff(tt.wantNames, names); diff != "" {
 				t.Errorf("Names sentences mismatch (-want +got):\n%s", diff)
 			}
-			if tt.wantNames != nil && !strings.Contains(got, "). Names: Gaza, Mahmoud Abbas. The text of the article") {
+			if tt.wantNames != nil && !strings.Contains(got, "). Names: Gaza, Mahmoud Abbas, Ramallah. The text of the article") {
 				t.Errorf("content=%q, want the names before the filler", got)
 			}
 			reqs := srv.Requests()
