@@ -1,0 +1,47 @@
+package cleanup
+
+import (
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzText checks that Text is idempotent, returns valid UTF-8, never
+// returns more runes than it was given and never panics.
+func FuzzText(f *testing.F) {
+	seeds := []string{
+		"",
+		"٣ < ٥",
+		"<p>a&amp;b</p><p>c<br>d</p>",
+		"&lt;b&gt;x&lt;/b&gt;",
+		"<\u200bb>x</b>",
+		"<&#8203;b>x",
+		"<script/>alert(1)</script>نص",
+		"بّـَ كـــبير الـ 72",
+		"\u0958\u0301",
+		"a\r\nb\rc\td\x00\u0085",
+		"\xff\xfe<p>\xc3",
+		"شارك\nالتعليقات (3)\nhttps://example.com",
+		sport597Line1,
+		sport597Lines23 + "\n" + sport597Lines23,
+		seedCaption,
+		tech61Line5,
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out, st := Text(s)
+		if !utf8.ValidString(out) {
+			t.Fatalf("Text(%q)=%q: invalid UTF-8", s, out)
+		}
+		if n, m := utf8.RuneCountInString(out), utf8.RuneCountInString(s); n > m {
+			t.Fatalf("Text(%q)=%q: %d runes out, %d in", s, out, n, m)
+		}
+		if got, want := st.Total(), utf8.RuneCountInString(s)-utf8.RuneCountInString(out); got != want {
+			t.Fatalf("Text(%q): Total()=%d, want %d", s, got, want)
+		}
+		if again, st2 := Text(out); again != out {
+			t.Fatalf("not idempotent:\nText(%q)=%q\nText(that)=%q (%v)", s, out, again, st2)
+		}
+	})
+}
