@@ -17,6 +17,7 @@ import (
 const (
 	nameTranslate = "translate"
 	nameKeyPoints = "key_points"
+	nameReduce    = "reduce"
 )
 
 // originEmbedded is the origin of a template built into the binary.
@@ -39,6 +40,10 @@ var samples = map[string]struct{ filled, zero any }{
 		filled: KeyPointsInput{Title: "Title", Translation: "Text of the article.", Count: 5},
 		zero:   KeyPointsInput{},
 	},
+	nameReduce: {
+		filled: ReduceInput{Title: "Title", Notes: "A note on part 1.\nA note on part 2.", Count: 5},
+		zero:   ReduceInput{},
+	},
 }
 
 // Set is a parsed set of templates, one per name in Names. It is immutable
@@ -56,13 +61,36 @@ type tmpl struct {
 // TranslateInput is the data of the translate template.
 type TranslateInput struct {
 	Title, Body string
+	// Part and Parts number the parts of a long article (Part counts from
+	// 1); Parts is 0 or 1 for an article sent whole.
+	Part, Parts int
+	// Context is the end of the part before, for the model to read and not
+	// translate; empty for the first part.
+	Context string
+	// Terms are the glossary entries found in this text.
+	Terms []Term
+}
+
+// Term is one glossary entry: an Arabic name or term and the English form
+// the translation must use.
+type Term struct {
+	Arabic, English string
 }
 
 // KeyPointsInput is the data of the key_points template. Title and
-// Translation are English; Count is how many key points to ask for.
+// Translation are English; Count is how many key points to ask for. Part
+// and Parts, when Parts > 1, ask for notes on one part of a long article.
 type KeyPointsInput struct {
 	Title, Translation string
 	Count              int
+	Part, Parts        int
+}
+
+// ReduceInput is the data of the reduce template: the key points of a long
+// article from the notes on its parts, one per line.
+type ReduceInput struct {
+	Title, Notes string
+	Count        int
 }
 
 // Load parses the embedded templates. When dir is not empty, a translate.tmpl
@@ -98,7 +126,7 @@ func Load(dir string) (*Set, error) {
 			path := filepath.Join(dir, file)
 			name := strings.TrimSuffix(file, ".tmpl")
 			if _, ok := samples[name]; !ok {
-				return nil, fmt.Errorf("unknown template %s: want translate.tmpl or key_points.tmpl", path)
+				return nil, fmt.Errorf("unknown template %s: want translate.tmpl, key_points.tmpl or reduce.tmpl", path)
 			}
 			b, err := os.ReadFile(path)
 			if err != nil {
@@ -144,7 +172,16 @@ func describe(name, origin string) string {
 }
 
 // funcs are the functions templates may call.
-var funcs = template.FuncMap{"fence": Fence}
+var funcs = template.FuncMap{"fence": Fence, "terms": formatTerms}
+
+// formatTerms writes glossary entries one per line, "arabic = english".
+func formatTerms(terms []Term) string {
+	lines := make([]string, len(terms))
+	for i, t := range terms {
+		lines[i] = t.Arabic + " = " + t.English
+	}
+	return strings.Join(lines, "\n")
+}
 
 func parse(name, src string) (*template.Template, error) {
 	// The template is named after its file, so text/template's errors read
@@ -217,6 +254,14 @@ func (s *Set) KeyPoints(in KeyPointsInput) ([]Message, error) {
 		return nil, fmt.Errorf("render %s: count %d: want at least 1", nameKeyPoints, in.Count)
 	}
 	return Render(s, nameKeyPoints, in)
+}
+
+// Reduce renders the reduce template. A Count below 1 is an error.
+func (s *Set) Reduce(in ReduceInput) ([]Message, error) {
+	if in.Count < 1 {
+		return nil, fmt.Errorf("render %s: count %d: want at least 1", nameReduce, in.Count)
+	}
+	return Render(s, nameReduce, in)
 }
 
 // Render executes the "system" and "user" templates of the named template

@@ -73,6 +73,26 @@ func TestGolden(t *testing.T) {
 		{"key_points", func() ([]prompts.Message, error) {
 			return s.KeyPoints(prompts.KeyPointsInput{Title: articleTitleEN, Translation: articleTranslation, Count: 5})
 		}},
+		{"translate_part_2_glossary", func() ([]prompts.Message, error) {
+			paras := strings.Split(articleBody, "\n")
+			return s.Translate(prompts.TranslateInput{
+				Body: strings.Join(paras[1:], "\n"), Part: 2, Parts: 2, Context: paras[0],
+				Terms: []prompts.Term{{Arabic: "نجيب عياد", English: "Najib Ayed"}, {Arabic: "كان", English: "Cannes"}},
+			})
+		}},
+		{"key_points_part", func() ([]prompts.Message, error) {
+			return s.KeyPoints(prompts.KeyPointsInput{Title: articleTitleEN, Translation: articleTranslation, Count: 3, Part: 1, Parts: 3})
+		}},
+		{"reduce", func() ([]prompts.Message, error) {
+			return s.Reduce(prompts.ReduceInput{Title: articleTitleEN, Count: 3, Notes: strings.Join([]string{
+				"Najib Ayed, director general of the Carthage Film Days, revealed what is new in the festival's coming edition.",
+				"Ayed spoke from Cannes on the programme Cinema Cinema on 18 May 2017.",
+				"The feature and short film competitions return in the coming edition.",
+				"Films will come from several continents, including South Africa, Algeria, Argentina and South Korea.",
+				"The festival's board will hold a press conference in Cannes on 23 May.",
+				"The Carthage Film Days are expected to take place from 4 to 11 November 2017.",
+			}, "\n")})
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,7 +274,7 @@ func splitFence(tb testing.TB, msg, label string) (inside, outside string) {
 
 func TestLoadEmbedded(t *testing.T) {
 	s := mustLoad(t, "")
-	if diff := cmp.Diff([]string{"key_points", "translate"}, s.Names()); diff != "" {
+	if diff := cmp.Diff([]string{"key_points", "reduce", "translate"}, s.Names()); diff != "" {
 		t.Errorf("Names() mismatch (-want +got):\n%s", diff)
 	}
 	for _, name := range s.Names() {
@@ -288,7 +308,7 @@ func TestSourceUnknown(t *testing.T) {
 	if err == nil {
 		t.Fatal("Source(summary): no error")
 	}
-	for _, want := range []string{"summary", "key_points, translate"} {
+	for _, want := range []string{"summary", "key_points, reduce, translate"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Source(summary) error %q lacks %q", err, want)
 		}
@@ -391,7 +411,7 @@ func TestLoadBadOverride(t *testing.T) {
 		{"unknown field in the empty-title branch", "translate.tmpl", system + `{{define "user"}}{{if not .Title}}{{.Nope}}{{end}}{{.Body}}{{end}}`, []string{"Nope"}},
 		{"unknown field for a zero count", "key_points.tmpl", system + `{{define "user"}}{{if .Count}}{{.Count}}{{else}}{{.Nope}}{{end}}{{end}}`, []string{"Nope"}},
 		{"empty user message", "translate.tmpl", system + `{{define "user"}}  {{end}}`, []string{"user message is empty"}},
-		{"unknown file name", "summary.tmpl", system + user, []string{"unknown template", "want translate.tmpl or key_points.tmpl"}},
+		{"unknown file name", "summary.tmpl", system + user, []string{"unknown template", "want translate.tmpl, key_points.tmpl or reduce.tmpl"}},
 		{"misspelt file name", "Translate.tmpl", system + user, []string{"unknown template"}},
 	}
 	for _, tt := range tests {
@@ -444,9 +464,9 @@ func TestRenderErrors(t *testing.T) {
 		data       any
 		wantErr    string
 	}{
-		{"unknown template", "summary", prompts.TranslateInput{Body: "x"}, "key_points, translate"},
+		{"unknown template", "summary", prompts.TranslateInput{Body: "x"}, "key_points, reduce, translate"},
 		{"wrong input type", "translate", prompts.KeyPointsInput{Translation: "x", Count: 1}, "translate.tmpl"},
-		{"missing map key", "translate", map[string]string{"Title": "x"}, `map has no entry for key "Body"`},
+		{"missing map key", "translate", map[string]any{"Title": "x", "Parts": 0}, `map has no entry for key "Terms"`},
 		{"nil data", "key_points", nil, "key_points.tmpl"},
 	}
 	for _, tt := range tests {
@@ -470,7 +490,7 @@ func TestRenderGeneric(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := prompts.Render(s, "translate", map[string]string{"Title": in.Title, "Body": in.Body})
+	got, err := prompts.Render(s, "translate", map[string]any{"Title": in.Title, "Body": in.Body, "Parts": 0, "Terms": []prompts.Term(nil), "Context": ""})
 	if err != nil {
 		t.Fatal(err)
 	}
