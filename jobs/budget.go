@@ -91,7 +91,7 @@ func (b *budget) done(row int, cost float64) {
 func (b *budget) reason() *rowError {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return &rowError{"budget", fmt.Sprintf("not done: the next rows would pass --max-cost $%.4f (spent $%.4f so far); run again with a higher --max-cost to finish", b.max, b.spent)}
+	return &rowError{reason: "budget", msg: fmt.Sprintf("not done: the next rows would pass --max-cost $%.4f (spent $%.4f so far); run again with a higher --max-cost to finish", b.max, b.spent)}
 }
 
 // Spent is the cost so far.

@@ -102,12 +102,13 @@ func Estimate(ctx context.Context, opts Options, tc TokenCounter, prices Prices,
 			p.Duplicates++
 			return nil
 		}
-		if _, skip := skipReason(a, Result{}); skip {
+		pa := prepare(a, &opts)
+		if _, skip := skipReason(pa, Result{}); skip {
 			p.Skipped++
 			return nil
 		}
 		p.Articles++
-		ap, err := planArticle(ctx, opts, tc, a)
+		ap, err := planArticle(ctx, opts, tc, pa)
 		if err != nil {
 			return err
 		}
@@ -159,66 +160,131 @@ type articlePlan struct {
 	reqs             []plannedRequest
 }
 
-// planArticle counts the requests one article still needs.
-func planArticle(ctx context.Context, opts Options, tc TokenCounter, a Article) (articlePlan, error) {
+// planArticle counts the requests one article still needs. A request whose
+// input is known (every translation; key points once the translations they
+// need are stored) is rendered, counted and looked up in the store; the
+// others are estimated from the expected length of the translation.
+func planArticle(ctx context.Context, opts Options, tc TokenCounter, p prepared) (articlePlan, error) {
 	var ap articlePlan
-	chunks := Split(a.Body, opts.MaxChunkTokens)
-	if len(chunks) > 1 {
-		ap.chunks = len(chunks)
+	if len(p.parts) > 1 {
+		ap.chunks = len(p.parts)
 	}
-	translationTokens := 0
+	add := func(model string, msgs []prompts.Message, extraPrompt, completion int) {
+		ap.requests++
+		ap.reqs = append(ap.reqs, plannedRequest{model, Usage{tc.Messages(model, msgs) + extraPrompt, completion}})
+	}
 	var title string
-	var translation []string // the stored translations of the chunks
-	for i, ch := range chunks {
-		in := prompts.TranslateInput{Body: ch.Text}
-		if i == 0 {
-			in.Title = a.Title
-		}
+	// stored[i] is part i's stored translation; outTokens[i] its
+	// expected tokens when it is not stored.
+	stored := make([]string, len(p.parts))
+	known := 0
+	outTokens := make([]int, len(p.parts))
+	for i, in := range p.parts {
 		msgs, err := opts.Prompts.Translate(in)
 		if err != nil {
-			return ap, fmt.Errorf("render translate prompt for %s: %w", a.ID, err)
+			return ap, fmt.Errorf("render translate prompt for %s: %w", p.art.ID, err)
 		}
 		req := Request{Step: StepTranslate, Model: opts.Model, Messages: msgs, MaxTokens: translateMaxTokens(in)}
-		out := int(math.Ceil(englishPerArabic * float64(tc.Text(opts.Model, in.Title+"\n"+in.Body))))
-		translationTokens += out
+		outTokens[i] = int(math.Ceil(englishPerArabic * float64(tc.Text(opts.Model, in.Title+"\n"+in.Body))))
 		reply, ok, err := lookup(ctx, opts, req)
 		if err != nil {
 			return ap, err
 		}
-		if ok {
+		if ok && reply.FinishReason != "length" {
 			if t, body, perr := prompts.ParseTranslation(reply.Content); perr == nil {
 				if i == 0 {
 					title = t
 				}
-				translation = append(translation, body+ch.Sep)
+				stored[i] = body
+				known++
+				outTokens[i] = 0
 				continue
 			}
 		}
-		ap.requests++
-		ap.reqs = append(ap.reqs, plannedRequest{opts.Model, Usage{tc.Messages(opts.Model, msgs), out}})
+		add(opts.Model, msgs, 0, outTokens[i])
 	}
-	// The key points. When every chunk's translation is stored, the request
-	// is rendered exactly and looked up; otherwise its prompt is the
-	// template with a translation of the expected length.
-	in := prompts.KeyPointsInput{Title: a.Title, Count: opts.KeyPoints}
-	extra := translationTokens
-	if len(translation) == len(chunks) {
-		in = prompts.KeyPointsInput{Title: title, Translation: strings.Join(translation, ""), Count: opts.KeyPoints}
-		extra = 0
+	allKnown := known == len(p.parts)
+	kpReq := func(step Step, msgs []prompts.Message) Request {
+		return Request{Step: step, Model: opts.SummaryModel, Messages: msgs, Schema: &prompts.KeyPointsSchema, MaxTokens: keyPointsMaxTokens(opts.KeyPoints)}
 	}
-	msgs, err := opts.Prompts.KeyPoints(in)
-	if err != nil {
-		return ap, fmt.Errorf("render key_points prompt for %s: %w", a.ID, err)
-	}
-	if extra == 0 {
-		req := Request{Step: StepKeyPoints, Model: opts.SummaryModel, Messages: msgs, Schema: &prompts.KeyPointsSchema, MaxTokens: keyPointsMaxTokens(opts.KeyPoints)}
-		if _, ok, err := lookup(ctx, opts, req); err != nil || ok {
-			return ap, err
+	// plan adds a key-points request, rendered from in when its input is
+	// known (and then only when it is not stored), else estimated with
+	// extra prompt tokens for the unknown translation.
+	plan := func(step Step, msgs []prompts.Message, known bool, extra int) error {
+		if known {
+			if _, ok, err := lookup(ctx, opts, kpReq(step, msgs)); err != nil || ok {
+				return err
+			}
 		}
+		add(opts.SummaryModel, msgs, extra, tokensPerKeyPoint*opts.KeyPoints)
+		return nil
 	}
-	ap.requests++
-	ap.reqs = append(ap.reqs, plannedRequest{opts.SummaryModel, Usage{tc.Messages(opts.SummaryModel, msgs) + extra, tokensPerKeyPoint * opts.KeyPoints}})
-	return ap, nil
+	if !p.viaNotes {
+		in := prompts.KeyPointsInput{Title: p.art.Title, Count: opts.KeyPoints}
+		if allKnown {
+			var b strings.Builder
+			for i, t := range stored {
+				b.WriteString(t)
+				b.WriteString(p.seps[i])
+			}
+			in = prompts.KeyPointsInput{Title: title, Translation: b.String(), Count: opts.KeyPoints}
+		}
+		msgs, err := opts.Prompts.KeyPoints(in)
+		if err != nil {
+			return ap, fmt.Errorf("render key_points prompt for %s: %w", p.art.ID, err)
+		}
+		return ap, plan(StepKeyPoints, msgs, allKnown, sum(outTokens))
+	}
+	// Notes on each part, then the reduce step, which is looked up only
+	// when every note is stored (its input is then known).
+	n := len(p.parts)
+	var notes []string
+	notesKnown := allKnown
+	for i := range p.parts {
+		in := prompts.KeyPointsInput{Title: title, Translation: stored[i], Count: opts.KeyPoints, Part: i + 1, Parts: n}
+		if !allKnown {
+			in.Title = p.art.Title
+		}
+		msgs, err := opts.Prompts.KeyPoints(in)
+		if err != nil {
+			return ap, fmt.Errorf("render key_points prompt for %s: %w", p.art.ID, err)
+		}
+		if allKnown {
+			reply, ok, err := lookup(ctx, opts, kpReq(StepNotes, msgs))
+			if err != nil {
+				return ap, err
+			}
+			if ok {
+				if pts, perr := prompts.ParseKeyPoints(reply.Content); perr == nil {
+					notes = append(notes, pts...)
+					continue
+				}
+			}
+		}
+		notesKnown = false
+		add(opts.SummaryModel, msgs, outTokens[i], tokensPerKeyPoint*opts.KeyPoints)
+	}
+	in := prompts.ReduceInput{Title: p.art.Title, Count: opts.KeyPoints}
+	if notesKnown {
+		in = prompts.ReduceInput{Title: title, Notes: strings.Join(notes, "\n"), Count: opts.KeyPoints}
+	}
+	msgs, err := opts.Prompts.Reduce(in)
+	if err != nil {
+		return ap, fmt.Errorf("render reduce prompt for %s: %w", p.art.ID, err)
+	}
+	extra := 0
+	if !notesKnown {
+		extra = n * opts.KeyPoints * tokensPerKeyPoint
+	}
+	return ap, plan(StepReduce, msgs, notesKnown, extra)
+}
+
+func sum(xs []int) int {
+	t := 0
+	for _, x := range xs {
+		t += x
+	}
+	return t
 }
 
 // lookup finds req in the store, unless there is none or --force.

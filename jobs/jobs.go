@@ -90,6 +90,11 @@ type Step string
 const (
 	StepTranslate Step = "translate"
 	StepKeyPoints Step = "key_points"
+	// StepNotes and StepReduce replace StepKeyPoints for an article too
+	// long for one key-points request: notes on each part, then the key
+	// points from the notes.
+	StepNotes  Step = "notes"
+	StepReduce Step = "reduce"
 )
 
 // Request is one chat completion that the pipeline needs.

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -77,4 +78,36 @@ func looksEnglish(s string) bool {
 		return false
 	}
 	return words < minWordsForStopwords || found
+}
+
+// refusalOpeners are how chat models begin a reply that declines the task
+// ("I'm sorry, but I can't help with that."). News of wars and attacks
+// sets them off.
+var refusalOpeners = []string{
+	"i'm sorry", "i am sorry", "sorry, ", "sorry but", "i apologize", "i apologise",
+	"i can't", "i cannot", "i can not", "i'm unable", "i am unable",
+	"i'm not able", "i am not able", "i won't", "i will not", "i must decline",
+	"as an ai", "unfortunately, i", "i'm afraid i", "i am afraid i",
+}
+
+// maxRefusalRunes bounds a refusal: a longer reply is taken for content.
+const maxRefusalRunes = 600
+
+// isRefusal reports whether a reply, or the body of one, is a model
+// declining the task rather than doing it: short, and opening as refusals
+// do. Callers ask only of replies that are not in the asked form or far
+// too short, so a translation that quotes "I cannot accept this" is safe.
+func isRefusal(s string) bool {
+	s = strings.TrimSpace(s)
+	if s == "" || utf8.RuneCountInString(s) > maxRefusalRunes {
+		return false
+	}
+	s = strings.ToLower(strings.ReplaceAll(s, "’", "'"))
+	s = strings.TrimLeft(s, "*_\"' ")
+	for _, o := range refusalOpeners {
+		if strings.HasPrefix(s, o) {
+			return true
+		}
+	}
+	return false
 }

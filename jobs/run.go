@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tarjama/tarjama/glossary"
 	"github.com/tarjama/tarjama/prompts"
 )
 
@@ -41,6 +42,10 @@ type Options struct {
 	// translated in pieces (see Split); DefaultMaxChunkTokens when 0.
 	MaxChunkTokens int
 	Prompts        *prompts.Set
+	// Glossary, when set, gives the model the English forms of the names
+	// and terms found in each part, and the translation is checked for
+	// them (Summary.GlossaryMisses).
+	Glossary *glossary.Glossary
 
 	// ReplyRetries is how many times a reply that fails its checks (not
 	// English, unparseable, refused) is asked for again before the row fails.
@@ -141,6 +146,9 @@ type Summary struct {
 	// BudgetReached reports that --max-cost stopped the run: the rows not
 	// started failed with reason "budget".
 	BudgetReached bool
+	// GlossaryTerms counts the glossary entries found in the articles
+	// translated, and GlossaryMisses those their translation did not use.
+	GlossaryTerms, GlossaryMisses int
 }
 
 // ErrStopped wraps the error that stopped a run early (a rejected key,
@@ -249,11 +257,17 @@ type runner struct {
 	stopErr     error   // first fatal error
 	requests    int
 	retries     int
+
+	glossaryTerms, glossaryMisses int
+
+	// inflight bounds the requests in flight to Concurrency.
+	inflight chan struct{}
 }
 
 func newRunner(ctx context.Context, opts Options, c Completer, info *InputSummary) *runner {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
-	r := &runner{opts: opts, c: c, info: info, workCtx: workCtx, stopWork: stopWork}
+	r := &runner{opts: opts, c: c, info: info, workCtx: workCtx, stopWork: stopWork,
+		inflight: make(chan struct{}, opts.Concurrency)}
 	r.version = promptVersion(opts)
 	if opts.MaxCost > 0 {
 		r.budget = newBudget(opts.MaxCost, opts.Prices)
@@ -282,6 +296,9 @@ func promptVersion(o Options) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "templates=%s\nmodel=%s\nsummary_model=%s\nkey_points=%d\nmax_chunk_tokens=%d\n",
 		o.Prompts.Version(), o.Model, o.SummaryModel, o.KeyPoints, o.MaxChunkTokens)
+	if o.Glossary != nil {
+		fmt.Fprintf(h, "glossary=%s\n", o.Glossary.Hash())
+	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
@@ -344,6 +361,7 @@ func (r *runner) run(ctx context.Context, sink Sink) (Summary, error) {
 	r.mu.Lock()
 	sum.Requests, sum.Retries, sum.Usage = r.requests, r.retries, r.paidUsage
 	sum.Cost, sum.CostKnown = r.paidCost, !r.unpricedPay
+	sum.GlossaryTerms, sum.GlossaryMisses = r.glossaryTerms, r.glossaryMisses
 	stopErr := r.stopErr
 	r.mu.Unlock()
 	sum.Interrupted = ctx.Err() != nil && stopErr == nil
@@ -375,7 +393,8 @@ func (r *runner) readAll(fn func(Article) error) error {
 // run is stopping), and otherwise starts it when a slot is free.
 func (r *runner) dispatch(ctx context.Context, f *future, slots chan struct{}, wg *sync.WaitGroup) {
 	base := r.baseResult(f)
-	if res, skip := skipReason(f.art, base); skip {
+	p := prepare(f.art, &r.opts)
+	if res, skip := skipReason(p, base); skip {
 		f.set(res)
 		return
 	}
@@ -405,7 +424,7 @@ func (r *runner) dispatch(ctx context.Context, f *future, slots chan struct{}, w
 	go func() {
 		defer wg.Done()
 		defer func() { <-slots }()
-		res, stored := r.process(f.art, base)
+		res, stored := r.process(p, base)
 		if r.budget != nil && !stored {
 			r.budget.done(f.art.Row, r.cost(res.Usage, res.Model))
 		} else if r.budget != nil {
@@ -416,7 +435,13 @@ func (r *runner) dispatch(ctx context.Context, f *future, slots chan struct{}, w
 	}()
 }
 
-type rowError struct{ reason, msg string }
+// rowError is why a row failed: a stable reason code and a message. split
+// marks a reply cut off by the token limit, or a request too large for the
+// model, which a smaller piece of text may avoid.
+type rowError struct {
+	reason, msg string
+	split       bool
+}
 
 // stopping reports why no new row may start, or nil.
 func (r *runner) stopping(ctx context.Context) *rowError {
@@ -429,10 +454,10 @@ func (r *runner) stopping(ctx context.Context) *rowError {
 		if errors.As(stopErr, &ce) {
 			reason = ce.Reason
 		}
-		return &rowError{reason, "not done: the run stopped early (" + stopErr.Error() + ")"}
+		return &rowError{reason: reason, msg: "not done: the run stopped early (" + stopErr.Error() + ")"}
 	}
 	if ctx.Err() != nil {
-		return &rowError{"interrupted", "not done: the run was interrupted before this row; run tarjama again to finish it"}
+		return &rowError{reason: "interrupted", msg: "not done: the run was interrupted before this row; run tarjama again to finish it"}
 	}
 	return nil
 }
@@ -448,14 +473,19 @@ func (r *runner) baseResult(f *future) Result {
 	}
 }
 
-// skipReason decides the rows that are not sent at all.
-func skipReason(a Article, base Result) (Result, bool) {
+// skipReason decides the rows that are not sent at all, on the cleaned
+// text.
+func skipReason(p prepared, base Result) (Result, bool) {
 	switch {
-	case isBlank(a.Body):
+	case isBlank(p.original.Body):
 		base.Status = StatusSkipped
 		base.Error = "empty_body: the body is empty; nothing to translate"
 		return base, true
-	case !hasArabic(a.Body):
+	case isBlank(p.art.Body):
+		base.Status = StatusSkipped
+		base.Error = "empty_body: the body has no text once markup, invisible characters and site boilerplate are removed; nothing to translate"
+		return base, true
+	case !hasArabic(p.art.Body):
 		base.Status = StatusSkipped
 		base.Error = "not_arabic: the body has no Arabic script; it was not sent for translation"
 		return base, true

@@ -184,10 +184,17 @@ func TestRunReplyChecks(t *testing.T) {
 			r.Content = "Sure! Here is the translation."
 			return r
 		}, 2, "invalid_translation:"},
-		{"length is not retried", StepTranslate, 1, func(r Reply) Reply {
+		// Cut off once: the body is split in two and each half asked for.
+		{"length splits smaller", StepTranslate, 1, func(r Reply) Reply {
 			r.FinishReason = "length"
 			return r
-		}, 1, "truncated:"},
+		}, 4, ""},
+		// Cut off every time: the whole, one half, one word; a word cannot
+		// be split.
+		{"length until one word fails", StepTranslate, 100, func(r Reply) Reply {
+			r.FinishReason = "length"
+			return r
+		}, 3, "truncated:"},
 		{"content filter twice is a refusal", StepTranslate, 2, func(r Reply) Reply {
 			r.FinishReason, r.Content = "content_filter", ""
 			return r

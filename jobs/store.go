@@ -27,6 +27,23 @@ type Store interface {
 	GetRow(ctx context.Context, inputSHA256, promptVersion string) (row RowRecord, ok bool, err error)
 	// PutRow records a row's outcome (ok or failed, with its reason).
 	PutRow(ctx context.Context, row RowRecord) error
+	// PutOriginal keeps the text of an article as it was in the input,
+	// before the clean-up changed what was sent; an original already kept
+	// under the same InputSHA256 is left as it is.
+	PutOriginal(ctx context.Context, o Original) error
+	// GetOriginal returns the original kept under inputSHA256, or ok false.
+	GetOriginal(ctx context.Context, inputSHA256 string) (o Original, ok bool, err error)
+}
+
+// Original is an article's text as the input gave it, kept when the
+// clean-up (see package cleanup) changed it. InputSHA256 is the hash of
+// the original title and body, as in Result.
+type Original struct {
+	InputSHA256 string
+	ID          string
+	Title, Body string
+	// Removed is the number of characters (runes) the clean-up removed.
+	Removed int
 }
 
 // RowRecord is the outcome of one article in an earlier run.

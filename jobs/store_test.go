@@ -16,11 +16,28 @@ type memStore struct {
 	mu      sync.Mutex
 	replies map[string]Reply
 	rows    map[string]RowRecord
+	origs   map[string]Original
 	putErr  error
 }
 
 func newMemStore() *memStore {
-	return &memStore{replies: map[string]Reply{}, rows: map[string]RowRecord{}}
+	return &memStore{replies: map[string]Reply{}, rows: map[string]RowRecord{}, origs: map[string]Original{}}
+}
+
+func (s *memStore) PutOriginal(ctx context.Context, o Original) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.origs[o.InputSHA256]; !ok {
+		s.origs[o.InputSHA256] = o
+	}
+	return nil
+}
+
+func (s *memStore) GetOriginal(ctx context.Context, sha string) (Original, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.origs[sha]
+	return o, ok, nil
 }
 
 func (s *memStore) GetReply(ctx context.Context, key string) (Reply, bool, error) {

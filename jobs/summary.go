@@ -52,6 +52,10 @@ func (s Summary) Report(outDir string) string {
 	}
 	fmt.Fprintf(&b, "  requests %d (%d retries), tokens %d prompt + %d completion, estimated cost %s, time %s\n",
 		s.Requests, s.Retries, s.Usage.PromptTokens, s.Usage.CompletionTokens, cost, s.Elapsed.Round(time.Millisecond))
+	if s.GlossaryTerms > 0 {
+		fmt.Fprintf(&b, "  glossary: %d of %d entries found in the articles were missing from their translation\n",
+			s.GlossaryMisses, s.GlossaryTerms)
+	}
 	if s.Written {
 		fmt.Fprintf(&b, "  outputs in %s\n", outDir)
 	} else {

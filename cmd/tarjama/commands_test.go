@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,6 +101,42 @@ func TestPromptsCommands(t *testing.T) {
 		want := "=== system ===\n" + sent[0].Content + "\n=== user ===\n" + sent[1].Content + "\n"
 		if res.stdout != want {
 			t.Errorf("render printed:\n%s\nbut the run sent:\n%s", res.stdout, want)
+		}
+	})
+	t.Run("render of a long article with a glossary is what is sent", func(t *testing.T) {
+		srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+		flags := []string{"--max-chunk-tokens", "200", "--glossary", exampleGlossary}
+		// Row 12 is long and names a glossary entry.
+		const row = 12
+		arts := readFixtures(t, fixtures)
+		in := filepath.Join(t.TempDir(), "one.csv")
+		if err := os.WriteFile(in, []byte("id,title,body\n"+arts[row-1].id+",\""+arts[row-1].title+"\",\""+strings.ReplaceAll(arts[row-1].body, `"`, `""`)+"\"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if res := runCLI(t, context.Background(), "", runArgs(srv, t.TempDir(), append([]string{"-i", in, "--concurrency", "1"}, flags...)...)...); res.code != 0 {
+			t.Fatalf("run: exit %d\n%s", res.code, res.stderr)
+		}
+		// The parts are sent concurrently: put them in order.
+		var want strings.Builder
+		var parts []string
+		for _, r := range srv.Requests() {
+			if r.Step == fakeopenai.StepTranslate {
+				parts = append(parts, "=== system ===\n"+r.Messages[0].Content+"\n=== user ===\n"+r.Messages[1].Content+"\n")
+			}
+		}
+		for i := range parts {
+			for _, p := range parts {
+				if strings.Contains(p, fmt.Sprintf("Translate part %d of %d ", i+1, len(parts))) {
+					fmt.Fprintf(&want, "--- part %d of %d ---\n%s", i+1, len(parts), p)
+				}
+			}
+		}
+		res := runCLI(t, context.Background(), "", append([]string{"prompts", "render", "translate", "--input", fixtures, "--row", strconv.Itoa(row)}, flags...)...)
+		if res.code != 0 || len(parts) < 3 || !strings.Contains(res.stdout, "<<<BEGIN GLOSSARY") {
+			t.Fatalf("render: exit %d, %d parts sent, stdout:\n%s", res.code, len(parts), res.stdout)
+		}
+		if res.stdout != want.String() {
+			t.Errorf("render printed:\n%s\nbut the run sent:\n%s", res.stdout, want.String())
 		}
 	})
 	t.Run("render a row that does not exist", func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tarjama/tarjama/cleanup"
 	"github.com/tarjama/tarjama/internal/fakeopenai"
 	"github.com/tarjama/tarjama/jobs"
 )
@@ -193,21 +194,48 @@ func wantOK(t *testing.T, i int, a article, c map[string]string, j jsonRow) {
 	wantOKChunked(t, i, a, c, j, jobs.DefaultMaxChunkTokens)
 }
 
-// translated is what the test server's translation of body comes to when
-// tarjama splits it at maxChunk tokens.
-func translated(body string, maxChunk int) string {
-	var b strings.Builder
-	for _, ch := range jobs.Split(body, maxChunk) {
-		b.WriteString(fakeopenai.TranslateBody(ch.Text) + ch.Sep)
+// expected is what the test server's answers come to for an article when
+// tarjama cleans it, splits it at maxChunk tokens and makes its key points:
+// from the whole translation, or, for an article over two chunks' worth,
+// from the notes on each part.
+type expected struct {
+	title, body string
+	points      []string
+	// requests is how many requests the article takes.
+	requests int
+	parts    int
+}
+
+func expect(a article, maxChunk int) expected {
+	t, b, _ := cleanup.Article(a.title, a.body)
+	e := expected{title: fakeopenai.TranslateTitle(t)}
+	chunks := jobs.Split(b, maxChunk)
+	var parts []string
+	var body strings.Builder
+	for _, ch := range chunks {
+		tr := fakeopenai.TranslateBody(ch.Text)
+		parts = append(parts, tr)
+		body.WriteString(tr + ch.Sep)
 	}
-	return b.String()
+	e.body, e.parts = body.String(), len(chunks)
+	if len(chunks) > 1 && jobs.EstimateTokens(b) > 2*maxChunk {
+		var notes []string
+		for _, p := range parts {
+			notes = append(notes, fakeopenai.KeyPoints(e.title, p, 5)...)
+		}
+		e.points = fakeopenai.KeyPoints(e.title, strings.Join(notes, "\n"), 5)
+		e.requests = 2*len(chunks) + 1
+	} else {
+		e.points = fakeopenai.KeyPoints(e.title, e.body, 5)
+		e.requests = len(chunks) + 1
+	}
+	return e
 }
 
 func wantOKChunked(t *testing.T, i int, a article, c map[string]string, j jsonRow, maxChunk int) {
 	t.Helper()
-	title := fakeopenai.TranslateTitle(a.title)
-	body := translated(a.body, maxChunk)
-	points := fakeopenai.KeyPoints(title, body, 5)
+	e := expect(a, maxChunk)
+	title, body, points := e.title, e.body, e.points
 	if j.ID != a.id || j.Status != "ok" || j.Error != "" || j.TitleEN != title || j.Translation != body ||
 		!cmp.Equal(j.KeyPoints, points) || j.Model != fakeopenai.ModelID {
 		t.Errorf("results.json row %d (%s) = %+v", i+1, a.id, j)
@@ -258,9 +286,9 @@ func TestRunFixturesEndToEnd(t *testing.T) {
 	// articles are split at the default --max-chunk-tokens.
 	requests, split := 0, 0
 	for _, a := range arts {
-		n := len(jobs.Split(a.body, jobs.DefaultMaxChunkTokens))
-		requests += n + 1
-		if n > 1 {
+		e := expect(a, jobs.DefaultMaxChunkTokens)
+		requests += e.requests
+		if e.parts > 1 {
 			split++
 		}
 	}
@@ -339,9 +367,6 @@ func TestRunFaults(t *testing.T) {
 		{name: "key points not JSON twice",
 			rules: []fakeopenai.Rule{with(kp, 2, fakeopenai.Fault{BadKeyPoints: true})},
 			code:  2, third: "invalid_summary: ", requests: 11},
-		{name: "finish_reason length",
-			rules: []fakeopenai.Rule{with(tr, 1, fakeopenai.Fault{Length: true})},
-			code:  2, third: "truncated: ", requests: 9},
 		{name: "content filter twice",
 			rules: []fakeopenai.Rule{with(tr, 2, fakeopenai.Fault{Refuse: true})},
 			code:  2, third: "refused: ", requests: 10},
@@ -641,20 +666,26 @@ func TestRunSplitsLongArticles(t *testing.T) {
 	arts := readFixtures(t, fixtures)
 	rows := readJSON(t, filepath.Join(out, "results.json"))
 	csvRows := readCSV(t, filepath.Join(out, "results.csv"))
-	requests, split := 0, 0
+	requests, split, notes := 0, 0, 0
 	for i, a := range arts {
 		wantOKChunked(t, i, a, csvRows[i], rows[i], maxChunk)
-		n := len(jobs.Split(a.body, maxChunk))
-		requests += n + 1
-		if n > 1 {
+		e := expect(a, maxChunk)
+		requests += e.requests
+		if e.parts > 1 {
 			split++
 		}
+		if e.requests > e.parts+1 {
+			notes++
+		}
+	}
+	if notes < 5 {
+		t.Fatalf("only %d articles have their key points made from notes at %d tokens: the test proves little", notes, maxChunk)
 	}
 	if split < 10 {
 		t.Fatalf("only %d articles split at %d tokens: the test proves little", split, maxChunk)
 	}
 	if got := srv.Stats().Requests; got != requests {
-		t.Errorf("%d requests, want %d (one per chunk, one for the key points)", got, requests)
+		t.Errorf("%d requests, want %d (one per chunk, and one for the key points or one per chunk for notes and one to reduce them)", got, requests)
 	}
 	// Only the first chunk carries the title.
 	titled := 0
@@ -683,4 +714,67 @@ func TestRunKeepsToRPM(t *testing.T) {
 	if !strings.Contains(res.stderr, "token estimate: fake-model: ") {
 		t.Errorf("summary does not report the token estimate against usage:\n%s", res.stderr)
 	}
+}
+
+// TestRunSplitsWhenCutOff runs the fixtures against a model whose replies
+// are capped: a translation cut off by the cap is never written; its text
+// is split smaller until the pieces fit, and a rerun pays nothing. Under a
+// cap too small for a single word the rows fail as truncated.
+func TestRunSplitsWhenCutOff(t *testing.T) {
+	arts := readFixtures(t, fixtures)
+	srv := newServer(t, fakeopenai.Options{APIKey: testKey, MaxOutputRunes: 2500})
+	out := t.TempDir()
+	res := runCLI(t, context.Background(), "", runArgs(srv, out, "-i", fixtures)...)
+	if res.code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+	}
+	rows := readJSON(t, filepath.Join(out, "results.json"))
+	split := 0
+	for i, a := range arts {
+		e := expect(a, jobs.DefaultMaxChunkTokens)
+		r := rows[i]
+		if r.Status != "ok" {
+			t.Errorf("row %d (%s) = %s %q, want ok", i+1, a.id, r.Status, r.Error)
+			continue
+		}
+		if r.Translation != e.body {
+			split++
+			// Split smaller: every paragraph of the translation is whole.
+			for _, line := range strings.Split(r.Translation, "\n") {
+				if line != "" && (!strings.HasPrefix(line, "This is the English text of paragraph") || !strings.HasSuffix(line, ".")) {
+					t.Errorf("row %d (%s): a cut-off paragraph was written: %q", i+1, a.id, excerptOf(line))
+				}
+			}
+		}
+	}
+	if split == 0 {
+		t.Fatal("no translation was split: the cap is too high for the test to prove anything")
+	}
+	paid := srv.Stats().Requests
+	if res := runCLI(t, context.Background(), "", runArgs(srv, out, "-i", fixtures)...); res.code != 0 {
+		t.Fatalf("rerun: exit %d", res.code)
+	}
+	if again := srv.Stats().Requests - paid; again != 0 {
+		t.Errorf("the rerun made %d requests, want 0: the cut-off replies are kept too", again)
+	}
+
+	// A cap no reply fits.
+	srv = newServer(t, fakeopenai.Options{APIKey: testKey, MaxOutputRunes: 40})
+	out = t.TempDir()
+	res = runCLI(t, context.Background(), "", runArgs(srv, out, "-i", fixtures, "--limit", "2")...)
+	if res.code != 2 {
+		t.Fatalf("exit %d, want 2; stderr:\n%s", res.code, res.stderr)
+	}
+	for i, r := range readJSON(t, filepath.Join(out, "results.json")) {
+		if r.Status != "failed" || !strings.HasPrefix(r.Error, "truncated: ") || !strings.Contains(r.Error, "cannot be split further") || r.Translation != "" {
+			t.Errorf("row %d = %s %q, want failed truncated: ... cannot be split further", i+1, r.Status, r.Error)
+		}
+	}
+}
+
+func excerptOf(s string) string {
+	if r := []rune(s); len(r) > 60 {
+		return string(r[len(r)-60:])
+	}
+	return s
 }

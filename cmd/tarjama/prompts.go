@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/tarjama/tarjama/glossary"
 	"github.com/tarjama/tarjama/jobs"
 	"github.com/tarjama/tarjama/prompts"
 )
@@ -64,6 +65,8 @@ func renderCommand(name string, dirFlag cli.Flag, env *Env) *cli.Command {
 			&cli.StringFlag{Name: "body-column", Value: "body", Usage: "input `COLUMN` holding the body"},
 			&cli.IntFlag{Name: "key-points", Value: jobs.DefaultKeyPoints, Usage: "how many key points (`N`)"},
 			&cli.StringFlag{Name: "translation", Usage: "English `TEXT` to use as the translation when rendering key_points (default: a placeholder)"},
+			&cli.IntFlag{Name: "max-chunk-tokens", Value: jobs.DefaultMaxChunkTokens, Usage: "as for run: a longer body is rendered part by part (`N`)"},
+			&cli.StringFlag{Name: "glossary", Usage: "as for run: the glossary `FILE` whose entries found in each part are sent with it"},
 		},
 		Action: func(c *cli.Context) error {
 			in := jobs.InputOptions{}
@@ -79,7 +82,8 @@ func renderCommand(name string, dirFlag cli.Flag, env *Env) *cli.Command {
 			return promptsRender(c.Context, renderOptions{
 				Dir: c.String("prompts"), Name: name, Input: c.String("input"),
 				Row: c.Int("row"), InputOptions: in, KeyPoints: c.Int("key-points"),
-				Translation: c.String("translation"),
+				Translation: c.String("translation"), MaxChunkTokens: c.Int("max-chunk-tokens"),
+				Glossary: c.String("glossary"),
 			}, env)
 		},
 	}
@@ -118,8 +122,10 @@ type renderOptions struct {
 	Dir, Name, Input string
 	Row              int
 	jobs.InputOptions
-	KeyPoints   int
-	Translation string
+	KeyPoints      int
+	Translation    string
+	MaxChunkTokens int
+	Glossary       string
 }
 
 // errRowFound stops reading the input once the wanted row is seen.
@@ -153,9 +159,28 @@ func promptsRender(ctx context.Context, o renderOptions, env *Env) error {
 		return &usageError{fmt.Sprintf("%s has no data row %d", o.Input, o.Row), "--row 1 is the first row after the header"}
 	}
 	var msgs []prompts.Message
+	err = nil
 	switch o.Name {
 	case "translate":
-		msgs, err = set.Translate(prompts.TranslateInput{Title: art.Title, Body: art.Body})
+		var g *glossary.Glossary
+		if o.Glossary != "" {
+			if g, err = glossary.ReadFile(o.Glossary); err != nil {
+				return fmt.Errorf("--glossary: %w", err)
+			}
+		}
+		// A long article is sent in parts: each is shown after a line
+		// that says which.
+		parts := jobs.Parts(*art, o.MaxChunkTokens, g)
+		for i, in := range parts {
+			m, err := set.Translate(in)
+			if err != nil {
+				return err
+			}
+			if len(parts) > 1 {
+				msgs = append(msgs, prompts.Message{Role: fmt.Sprintf("part %d of %d", i+1, len(parts))})
+			}
+			msgs = append(msgs, m...)
+		}
 	case "key_points":
 		tr := o.Translation
 		if tr == "" {
@@ -169,6 +194,10 @@ func promptsRender(ctx context.Context, o renderOptions, env *Env) error {
 		return err
 	}
 	for _, m := range msgs {
+		if m.Content == "" { // a part's heading
+			fmt.Fprintf(env.Stdout, "--- %s ---\n", m.Role)
+			continue
+		}
 		fmt.Fprintf(env.Stdout, "=== %s ===\n%s\n", m.Role, m.Content)
 	}
 	return nil

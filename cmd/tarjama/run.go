@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 
+	"github.com/tarjama/tarjama/glossary"
 	"github.com/tarjama/tarjama/internal/llm"
 	"github.com/tarjama/tarjama/internal/state"
 	"github.com/tarjama/tarjama/internal/tokens"
@@ -42,8 +43,9 @@ func runFlags() []cli.Flag {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "concurrency", Value: jobs.DefaultConcurrency, Usage: "requests in flight at most (`N`)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-retries", Value: llm.DefaultMaxRetries, Usage: "retries of a request after a 429, 5xx, timeout or dropped connection (`N`)"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "request-timeout", Value: llm.DefaultRequestTimeout, Usage: "time one HTTP request may take (`D`)"}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "prompts", Usage: "`DIR` of templates (translate.tmpl, key_points.tmpl) that override the embedded ones, file by file"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "prompts", Usage: "`DIR` of templates (translate.tmpl, key_points.tmpl, reduce.tmpl) that override the embedded ones, file by file"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "key-points", Value: jobs.DefaultKeyPoints, Usage: "how many key points per article (`N`)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "glossary", Usage: "CSV `FILE` with columns arabic,english: names and terms the translation must render this way (the entries found in an article are sent with it; misses are counted)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-chunk-tokens", Value: jobs.DefaultMaxChunkTokens, Usage: "bodies longer than `N` tokens (estimated) are split on paragraph and sentence bounds and translated piece by piece"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "excel", Usage: "write a byte-order mark and cut cells at Excel's 32,767-character limit in results.csv"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "service-tier", Value: "default", Usage: "`TIER`: default, or flex for OpenAI's flex tier (batch prices, slower, 15m timeout), falling back to the default tier when flex has no capacity"}),
@@ -74,6 +76,7 @@ type runOptions struct {
 	Concurrency, MaxRetries     int
 	RequestTimeout              time.Duration
 	PromptsDir                  string
+	GlossaryFile                string
 	KeyPoints, Limit            int
 	MaxChunkTokens              int
 	RPM, TPM                    int
@@ -99,8 +102,8 @@ func runOptionsFrom(c *cli.Context) runOptions {
 		idColumnSet: c.IsSet("id-column"), titleColumnSet: c.IsSet("title-column"), bodyColumnSet: c.IsSet("body-column"),
 		Concurrency: c.Int("concurrency"), MaxRetries: c.Int("max-retries"),
 		RequestTimeout: c.Duration("request-timeout"),
-		PromptsDir:     c.String("prompts"),
-		KeyPoints:      c.Int("key-points"), Limit: c.Int("limit"),
+		PromptsDir:     c.String("prompts"), GlossaryFile: c.String("glossary"),
+		KeyPoints: c.Int("key-points"), Limit: c.Int("limit"),
 		MaxCost: c.Float64("max-cost"), ServiceTier: c.String("service-tier"),
 		MaxChunkTokens: c.Int("max-chunk-tokens"),
 		RPM:            c.Int("rpm"), TPM: c.Int("tpm"),
@@ -327,6 +330,12 @@ func prepare(o runOptions, env *Env, createState bool) (opts jobs.Options, log *
 	if err != nil {
 		return opts, log, cleanup, fmt.Errorf("load prompts: %w", err)
 	}
+	var gloss *glossary.Glossary
+	if o.GlossaryFile != "" {
+		if gloss, err = glossary.ReadFile(o.GlossaryFile); err != nil {
+			return opts, log, cleanup, fmt.Errorf("--glossary: %w", err)
+		}
+	}
 	prices, err := o.prices()
 	if err != nil {
 		return opts, log, cleanup, err
@@ -365,6 +374,7 @@ func prepare(o runOptions, env *Env, createState bool) (opts jobs.Options, log *
 		Force:          o.Force,
 		KeepFailed:     !o.RetryFailed,
 		Prompts:        set,
+		Glossary:       gloss,
 		ReplyRetries:   jobs.DefaultReplyRetries,
 		Abort:          env.Abort,
 		Logger:         log,
