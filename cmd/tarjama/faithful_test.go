@@ -13,7 +13,7 @@ import (
 	"github.com/tarjama/tarjama/cleanup"
 	"github.com/tarjama/tarjama/glossary"
 	"github.com/tarjama/tarjama/internal/fakeopenai"
-	"github.com/tarjama/tarjama/jobs"
+	"github.com/tarjama/tarjama/internal/state"
 )
 
 const (
@@ -187,5 +187,39 @@ func TestRunPromptInjection(t *testing.T) {
 	if n := srv.Stats().Requests; n != 12 {
 		t.Errorf("%d requests, want 12 (two per article)", n)
 	}
-	_ = jobs.DefaultMaxChunkTokens
+}
+
+// TestRunKeepsOriginalText runs the seed article, whose scraper leftovers
+// the clean-up removes: what is sent is the cleaned text, and the state
+// file keeps the original.
+func TestRunKeepsOriginalText(t *testing.T) {
+	const seed = "../../testdata/seed-article.csv"
+	srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+	out := t.TempDir()
+	if res := runCLI(t, context.Background(), "", runArgs(srv, out, "-i", seed)...); res.code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+	}
+	a := readFixtures(t, seed)[0]
+	title, body, st := cleanup.Article(a.title, a.body)
+	if st.Total() == 0 || !strings.Contains(a.body, "التعليقات") || strings.Contains(body, "التعليقات") {
+		t.Fatalf("the clean-up removed %d characters: the test proves little", st.Total())
+	}
+	for _, r := range srv.Requests() {
+		if r.Step == fakeopenai.StepTranslate && (r.Fences["BODY"] != body || r.Fences["TITLE"] != title) {
+			t.Errorf("sent title %q and body %q, want the cleaned text", r.Fences["TITLE"], r.Fences["BODY"])
+		}
+	}
+	rows := readJSON(t, filepath.Join(out, "results.json"))
+	s, err := state.Open(context.Background(), filepath.Join(out, "state.db"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	orig, ok, err := s.GetOriginal(context.Background(), rows[0].InputSHA256)
+	if err != nil || !ok {
+		t.Fatalf("original not kept: %v %v", ok, err)
+	}
+	if orig.Title != a.title || orig.Body != a.body || orig.ID != a.id || orig.Removed != st.Total() {
+		t.Errorf("kept %+v, want the input's title and body, id %s, %d removed", orig, a.id, st.Total())
+	}
 }
