@@ -239,8 +239,14 @@ func TestKilledRunsPayNothingTwice(t *testing.T) {
 				close(hold)
 				cmd.Wait()
 			} else {
-				// Dead before the held request could be answered.
+				// Dead before the held request could be answered. The
+				// server must see the connection gone before the hold is
+				// released, or it would answer into a dead socket and
+				// count the request paid: under load it can take a moment.
 				cmd.Wait()
+				if err := srv.Wait(ctx, func(s fakeopenai.Stats) bool { return s.InFlight == 0 }); err != nil {
+					t.Fatalf("the server never saw the killed run's request end: %v", err)
+				}
 				close(hold)
 			}
 
