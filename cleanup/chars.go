@@ -19,7 +19,7 @@ import (
 // combining marks). Such a segment is left as it was, so that clean-up
 // never returns more runes than it was given.
 func nfc(s string) string {
-	if norm.NFC.IsNormalString(s) {
+	if nfcSafe(s) || norm.NFC.IsNormalString(s) {
 		return s
 	}
 	if out := norm.NFC.String(s); utf8.RuneCountInString(out) <= utf8.RuneCountInString(s) && norm.NFC.IsNormalString(out) {
@@ -177,6 +177,14 @@ func isSpace(r rune) bool {
 // "\n" when there was a single line break between them, by "\n\n" (one
 // blank line) when there were more. No line break is left at either end.
 func spaces(s string) string {
+	if spacesDone(s) {
+		return s
+	}
+	return collapseSpaces(s)
+}
+
+// collapseSpaces is spaces without its fast path.
+func collapseSpaces(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	breaks := 0 // line breaks since the last non-empty line
@@ -224,4 +232,68 @@ func writeCollapsed(b *strings.Builder, line string) {
 		b.WriteByte(' ')
 		line = strings.TrimLeftFunc(line[i:], isSpace)
 	}
+}
+
+// nfcSafe reports, faster than norm.NFC.IsNormalString, that s is NFC
+// because every rune is one that NFC leaves as it is where it stands:
+// below U+0300 (ASCII, Latin-1, Latin Extended, no combining mark); an
+// Arabic letter, digit or sign that is not a combining mark
+// (U+0600–U+064A, U+0660–U+066F, U+0671–U+06D5); or one haraka
+// (U+064B–U+0652, which compose with nothing) after such a rune, since a
+// lone mark needs no reordering. Anything else (two marks in a row, hamza
+// or madda as marks, Latin accents as combining marks) is left to norm.
+func nfcSafe(s string) bool {
+	afterMark := true // a mark at the start has nothing to follow
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			i++
+			afterMark = false
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r < 0x300 && r != utf8.RuneError,
+			0x600 <= r && r < 0x64B, 0x660 <= r && r < 0x670, 0x671 <= r && r < 0x6D6:
+			afterMark = false
+		case 0x64B <= r && r <= 0x652 && !afterMark:
+			afterMark = true
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// spacesDone reports, without allocating, that spaces(s) would return s:
+// no space other than ' ', no run of spaces, no space at either end of a
+// line, no run of more than one blank line, no line break at either end.
+func spacesDone(s string) bool {
+	if s == "" {
+		return true
+	}
+	prev, breaks := '\n', 0
+	for i, r := range s {
+		switch {
+		case r == '\n':
+			if i == 0 || prev == ' ' {
+				return false
+			}
+			if breaks++; breaks > 2 {
+				return false
+			}
+		case r == ' ':
+			if prev == ' ' || prev == '\n' {
+				return false
+			}
+			breaks = 0
+		case isSpace(r):
+			return false
+		default:
+			breaks = 0
+		}
+		prev = r
+	}
+	return prev != ' ' && prev != '\n'
 }

@@ -143,7 +143,7 @@ func run(s string, chars, paras []step) (string, Stats) {
 	// the first that changes something removes at least one rune, so the
 	// bound is never reached; it is there so that a mistake in that
 	// reasoning costs time and not a hang.
-	limit := utf8.RuneCountInString(s) + 2
+	limit := len(s) + 2 // bytes: at least the runes
 	for range limit {
 		again := false
 		for _, r := range chars {

@@ -1,6 +1,7 @@
 package cleanup
 
 import (
+	"golang.org/x/text/unicode/norm"
 	"testing"
 	"unicode/utf8"
 )
@@ -29,7 +30,15 @@ func FuzzText(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
+	f.Add("آَ آَ اَّ ؤ é")
 	f.Fuzz(func(t *testing.T, s string) {
+		// The fast paths agree with the slow ones.
+		if nfcSafe(s) && !norm.NFC.IsNormalString(s) {
+			t.Fatalf("nfcSafe(%q) but it is not NFC", s)
+		}
+		if spacesDone(s) && collapseSpaces(s) != s {
+			t.Fatalf("spacesDone(%q) but collapseSpaces gives %q", s, collapseSpaces(s))
+		}
 		out, st := Text(s)
 		if !utf8.ValidString(out) {
 			t.Fatalf("Text(%q)=%q: invalid UTF-8", s, out)
