@@ -239,7 +239,9 @@ func (r *runner) keepOriginal(p prepared, base Result, w *row) {
 // high, so twice the estimate leaves a wide margin; a key point is one
 // sentence.
 func translateMaxTokens(in prompts.TranslateInput) int {
-	return 2*EstimateTokens(in.Title+"\n"+in.Body) + 256
+	// EstimateTokens(in.Title + "\n" + in.Body), without building it.
+	runes := utf8.RuneCountInString(in.Title) + 1 + utf8.RuneCountInString(in.Body)
+	return 2*((runes+runesPerToken-1)/runesPerToken) + 256
 }
 
 func keyPointsMaxTokens(points int) int { return 120*points + 200 }

@@ -528,3 +528,13 @@ func TestIsRefusal(t *testing.T) {
 		}
 	}
 }
+
+// TestTranslateMaxTokens pins max_tokens, which is part of every cache key:
+// twice the estimate of the title and body, plus 256.
+func TestTranslateMaxTokens(t *testing.T) {
+	for _, in := range []prompts.TranslateInput{{}, {Title: "عنوان", Body: ar}, {Body: paragraphs(3, 500)}} {
+		if got, want := translateMaxTokens(in), 2*EstimateTokens(in.Title+"\n"+in.Body)+256; got != want {
+			t.Errorf("translateMaxTokens(%d+%d runes) = %d, want %d", utf8.RuneCountInString(in.Title), utf8.RuneCountInString(in.Body), got, want)
+		}
+	}
+}
