@@ -2,6 +2,12 @@
 // requests made for each of them, the results written for each row, and the
 // pipeline that turns the first into the last.
 //
+// One article's way: it is cleaned (package cleanup) and cut into parts
+// (prepare.go), each part is translated with the glossary entries found in
+// it (article.go), the replies are checked and kept in the Store, and the
+// key points are made from the whole translation, or from notes on each
+// part for a long article.
+//
 // jobs owns the interfaces it needs from the outside world (Completer for
 // the chat API, Sink for the output files) and knows nothing of go-openai,
 // CSV writing or the terminal. Implementations live in internal/llm and
