@@ -1,7 +1,7 @@
 // Package fakeopenai is an OpenAI-compatible chat completions server for
-// tests. It answers POST /v1/chat/completions and GET /v1/models on
-// 127.0.0.1 in the OpenAI wire format (non-streaming), so a real go-openai
-// client can be pointed at it with
+// tests. It answers POST /v1/chat/completions and GET /v1/models, and the
+// Files and Batch API (see below), on 127.0.0.1 in the OpenAI wire format
+// (non-streaming), so a real go-openai client can be pointed at it with
 //
 //	cfg := openai.DefaultConfig(key)
 //	cfg.BaseURL = srv.URL()
@@ -94,6 +94,112 @@
 // takes; a client that paces itself at the limit sees no difference. OpenAI
 // also says that refused requests count against the limit; here they do
 // not, so a client that retries too soon is not punished for it.
+//
+// # Files and Batch API
+//
+// The server runs OpenAI's batch cycle (go-openai's UploadBatchFile,
+// CreateBatch, RetrieveBatch, CancelBatch, GetFileContent) for chat
+// completions. Every path checks the API key as chat completions do (401
+// otherwise), is recorded in Requests and counted in Stats (Requests,
+// ByStatus; never OK), and waits Options.Latency. Errors have the body
+// {"error":{"message","type","param","code"}} as elsewhere; a 404 for an
+// unknown id has type "invalid_request_error" and code null. Ids are
+// "file-fake<n>", "batch_fake<n>", "batch_req_fake<n>" and "req_fake<n>";
+// times are Unix seconds by Options.Now.
+//
+// POST /v1/files takes multipart/form-data with the fields "purpose" (any
+// non-empty value, kept as it is) and "file" (the bytes, and its filename)
+// and answers 200 with the File object
+//
+//	{"id":"file-fake1","object":"file","bytes":1234,"created_at":1740830400,"filename":"@batchinput.jsonl","purpose":"batch"}
+//
+// A missing field, a body that is not multipart/form-data, or a file over
+// Options.MaxFileBytes (0: DefaultMaxFileBytes, 200 MB) gets 400 (codes
+// "missing_required_parameter", null, "file_too_large"). GET
+// /v1/files/{id} answers the File object and GET /v1/files/{id}/content the
+// bytes (Content-Type application/octet-stream), for uploaded files and for
+// the output and error files of batches (purpose "batch_output", filename
+// "<batch id>_output.jsonl" or "<batch id>_error.jsonl"); an unknown id gets
+// 404 "No such File object: <id>".
+//
+// POST /v1/batches takes {"input_file_id","endpoint","completion_window",
+// "metadata"}. It answers 400 when input_file_id is missing, endpoint is not
+// "/v1/chat/completions" (BatchEndpoint), completion_window is not "24h",
+// metadata is neither an object nor null, or the file's purpose is not
+// "batch"; 404 when the file is unknown. Otherwise it creates the batch and
+// answers 200 with the Batch object, status "validating":
+//
+//	{"id":"batch_fake1","object":"batch","endpoint":"/v1/chat/completions","errors":null,
+//	 "input_file_id":"file-fake1","completion_window":"24h","status":"validating",
+//	 "output_file_id":null,"error_file_id":null,"created_at":1740830400,
+//	 "in_progress_at":null,"expires_at":1740916800,"finalizing_at":null,
+//	 "completed_at":null,"failed_at":null,"expired_at":null,"cancelling_at":null,
+//	 "cancelled_at":null,"request_counts":{"total":0,"completed":0,"failed":0},
+//	 "metadata":{"run":"r1"}}
+//
+// expires_at is created_at plus 24 hours; metadata is echoed (null when
+// none). The input file is validated when the batch is created. Its lines
+// blank after trimming are skipped (a final newline is fine) but counted in
+// the line numbers, which start at 1. Each other line must be a JSON object
+// {"custom_id","method":"POST","url":"/v1/chat/completions","body":{...}}
+// with a custom_id unique in the file, and the bodies that name a model
+// must all name the same one. A file that breaks these rules is not refused:
+// the batch fails at its first step (see below) with status "failed",
+// failed_at, request_counts all 0 and
+//
+//	"errors":{"object":"list","data":[{"code":"duplicate_custom_id","message":"...","param":"custom_id","line":3}]}
+//
+// with one entry per bad line, code "invalid_json_line" (param null),
+// "missing_required_parameter" (param the field), "duplicate_custom_id",
+// "invalid_value" (a method other than POST), "url_mismatch" or
+// "model_mismatch"; or a single entry with line null, code "empty_file"
+// (no line) or "too_many_tasks" (more lines than Options.MaxBatchLines, 0:
+// DefaultMaxBatchLines, 50,000). A body that is an object but not a valid
+// chat completion is not a validation error: its line is answered 400.
+//
+// A batch moves on only when it is retrieved (GET /v1/batches/{id}, which
+// answers the Batch object), never by a timer. With Options.BatchPolls = P,
+// the k-th retrieve sets status "in_progress" (in_progress_at, and
+// request_counts.total to the number of lines) for k < P, except that with
+// P ≥ 3 the (P-1)-th sets "finalizing" (finalizing_at); the P-th (the first
+// when P is 0 or 1) completes the batch: status "completed", completed_at,
+// and the lines answered. Server.FinishBatches does the last step at once
+// for every open batch. A batch whose file failed validation fails at its
+// first retrieve, whatever P. Server.ExpireBatches(n) makes the next n
+// batches to complete end "expired" (expired_at) instead, with only the
+// first half of their lines (rounded down) answered and no line at all for
+// the others. POST /v1/batches/{id}/cancel on an open batch sets
+// "cancelling" (cancelling_at) and answers the Batch object; the next
+// retrieve (or FinishBatches) makes it "cancelled" (cancelled_at), with the
+// first half of its lines answered as for an expired batch. Cancelling a
+// cancelling batch answers it unchanged; cancelling a finished one gets
+// 400. An unknown batch id gets 404 "No batch found with id '<id>'.".
+//
+// The lines of a batch are answered when it completes, in input order, each
+// as the same request sent live would be: the rules of Server.Script match
+// and fire on them (their waiting and header fields do nothing), and the
+// content options (MaxOutputRunes, Gullible, NoJSONMode, NoJSONSchema)
+// apply; the rate limits do not, and charge nothing. A line answered 200
+// counts in Paid under the same key as the live request, so a test can
+// check that nothing was paid twice across live and batch requests, but not
+// in Stats.OK or Latencies. A line whose reply has a JSON body (200, or an
+// error status such as Fault.Status) goes to the output file:
+//
+//	{"id":"batch_req_fake1","custom_id":"a1","response":{"status_code":200,"request_id":"req_fake1","body":{...the chat.completion object...}},"error":null}
+//
+// with, for an error, the OpenAI error object as body. A line whose fault
+// leaves no JSON reply (Drop, Truncate, InvalidJSON, HTMLBody) goes to the
+// error file instead:
+//
+//	{"id":"batch_req_fake2","custom_id":"a2","response":null,"error":{"code":"server_error","message":"The server had an error while processing your request. Sorry about that!"}}
+//
+// Each file is JSON lines, each ending in "\n". output_file_id and
+// error_file_id are set only when their file has a line (null otherwise).
+// request_counts.completed counts the lines answered 200, failed the
+// others answered (a non-200 status_code, or in the error file).
+// Server.BatchStats counts files uploaded and downloaded, batches created,
+// retrieves, cancels and lines answered; Server.BatchLines records each
+// answered line as a request (Step, Model, Messages, Fences, Body, Status).
 //
 // The package imports nothing of tarjama.
 package fakeopenai

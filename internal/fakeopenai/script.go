@@ -8,8 +8,11 @@ import (
 )
 
 // Rule scripts a fault. Rules are checked in the order they were added, on
-// every chat completion request that passed the API key check and could be
-// decoded; the first rule that matches and has uses left fires.
+// every chat completion request that passed the API key check, the rate
+// limits and could be decoded, and on every batch line as it is answered;
+// the first rule that matches and has uses left fires. On a batch line the
+// waiting and header fields of the Fault do nothing (see the package
+// documentation).
 type Rule struct {
 	// Match restricts the rule to requests whose concatenated message
 	// content contains Match. "" matches every request.

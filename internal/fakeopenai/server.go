@@ -79,10 +79,22 @@ type Options struct {
 	// Latency, Fault.Delay, the timestamps and everything in the replies'
 	// headers are real time; x-ratelimit-limit-requests is RPM*TimeScale.
 	TimeScale float64
-	// Now is the clock of the rate limits and of Recorded's timestamps and
-	// the latencies; time.Now when nil. Tests of the limits set it to a
-	// clock they move by hand.
+	// Now is the clock of the rate limits, of Recorded's timestamps and
+	// the latencies, and of the timestamps of files and batches; time.Now
+	// when nil. Tests of the limits set it to a clock they move by hand.
 	Now func() time.Time
+
+	// MaxFileBytes bounds the file uploaded by POST /v1/files, in bytes;
+	// 0 means DefaultMaxFileBytes (200 MB). A larger file gets 400.
+	MaxFileBytes int64
+	// MaxBatchLines bounds the requests of a batch input file; 0 means
+	// DefaultMaxBatchLines (50,000). A batch whose file has more fails
+	// validation (code "too_many_tasks").
+	MaxBatchLines int
+	// BatchPolls is the retrieve (GET /v1/batches/{id}) on which a batch
+	// completes; 0 and 1 mean the first. Server.FinishBatches completes
+	// every open batch without retrieves. See the package documentation.
+	BatchPolls int
 }
 
 // Message is one chat message of a recorded request.
@@ -175,7 +187,8 @@ type Server struct {
 	seq     int
 	changed chan struct{} // closed and replaced whenever stats change
 	limits  *limiter
-	latency Histogram // of the chat completions counted in Stats.OK
+	latency Histogram  // of the chat completions counted in Stats.OK
+	batch   batchStore // the Files and Batch API (batch.go)
 }
 
 // New starts a Server on 127.0.0.1. Close it when done.
@@ -208,6 +221,9 @@ func newServer(opts Options) *Server {
 		panic(fmt.Sprintf("fakeopenai: negative MaxOutputRunes %d", opts.MaxOutputRunes))
 	case opts.TimeScale < 0 || math.IsNaN(opts.TimeScale) || math.IsInf(opts.TimeScale, 0):
 		panic(fmt.Sprintf("fakeopenai: time scale %v, want a positive number or 0", opts.TimeScale))
+	case opts.MaxFileBytes < 0 || opts.MaxBatchLines < 0 || opts.BatchPolls < 0:
+		panic(fmt.Sprintf("fakeopenai: negative batch option (MaxFileBytes %d, MaxBatchLines %d, BatchPolls %d)",
+			opts.MaxFileBytes, opts.MaxBatchLines, opts.BatchPolls))
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -217,6 +233,7 @@ func newServer(opts Options) *Server {
 		done:    make(chan struct{}),
 		paid:    make(map[string]int),
 		changed: make(chan struct{}),
+		batch:   newBatchStore(),
 	}
 	s.stats.ByStatus = make(map[int]int)
 	s.limits = newLimiter(opts, opts.Now())
@@ -271,9 +288,11 @@ func (s *Server) Requests() []Recorded {
 	return out
 }
 
-// Paid returns how many successful replies (those counted in Stats.OK) were
+// Paid returns how many successful replies (those counted in Stats.OK, and
+// the batch lines answered with status_code 200, BatchStats.LinesOK) were
 // sent per distinct request, keyed by PaidKey of the request's model and
-// messages. A count above 1 means the same prompt was paid for twice.
+// messages. A count above 1 means the same prompt was paid for twice, live,
+// in a batch, or once each way.
 func (s *Server) Paid() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -372,7 +391,7 @@ type admission struct {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	adm := admission{arrived: s.opts.Now()}
-	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, s.bodyLimit(r)))
 	isChat := r.URL.Path == "/v1/chat/completions" && r.Method == http.MethodPost
 	var in incoming
 	if isChat {
@@ -415,14 +434,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	seq := s.seq
 	var f *Fault
 	if metered && adm.reply == nil {
-		for _, rule := range s.rules {
-			if rule.matches(in.content, in.parsed.Step, in.req.ServiceTier) {
-				rule.fired++
-				fault := rule.Fault
-				f = &fault
-				break
-			}
-		}
+		f = s.fireLocked(&in)
 	}
 	s.notifyLocked()
 	s.mu.Unlock()
@@ -443,10 +455,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rep = errorReply(http.StatusBadRequest, apiError{Message: in.err, Type: "invalid_request_error"})
 		case adm.reply != nil:
 			rep = *adm.reply
-		case f != nil:
-			rep = s.faultReply(f, &in, seq)
 		default:
-			rep = s.chatReply(&in, nil, seq)
+			rep = s.answer(&in, f, seq)
 		}
 	case r.URL.Path == "/v1/models":
 		if r.Method != http.MethodGet {
@@ -454,12 +464,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			rep = modelsReply()
 		}
+	case isBatchPath(r.URL.Path):
+		rep = s.batchAPI(r, body, readErr)
 	default:
-		rep = errorReply(http.StatusNotFound, apiError{
-			Message: fmt.Sprintf("Unknown request URL: %s %s.", r.Method, r.URL.Path),
-			Type:    "invalid_request_error",
-			Code:    "unknown_url",
-		})
+		rep = unknownURL(r)
 	}
 
 	// The limits' headers go with every reply to a request they saw,
@@ -487,6 +495,40 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sent := rep.write(w)
 	s.finish(idx, rep, sent, false, adm.arrived)
+}
+
+// fireLocked returns the fault of the first rule that matches a decoded chat
+// completion request and has uses left, counting the use, or nil when none
+// does; s.mu must be held. Live requests admitted by the rate limits and
+// batch lines go through it alike.
+func (s *Server) fireLocked(in *incoming) *Fault {
+	for _, rule := range s.rules {
+		if rule.matches(in.content, in.parsed.Step, in.req.ServiceTier) {
+			rule.fired++
+			fault := rule.Fault
+			return &fault
+		}
+	}
+	return nil
+}
+
+// answer decides the reply to a decoded chat completion request: the
+// fault's reply when a rule fired (f not nil), the normal one otherwise. A
+// live request and a batch line get the same answer.
+func (s *Server) answer(in *incoming, f *Fault, seq int) reply {
+	if f != nil {
+		return s.faultReply(f, in, seq)
+	}
+	return s.chatReply(in, nil, seq)
+}
+
+// unknownURL is the 404 of a path the server does not serve.
+func unknownURL(r *http.Request) reply {
+	return errorReply(http.StatusNotFound, apiError{
+		Message: fmt.Sprintf("Unknown request URL: %s %s.", r.Method, r.URL.Path),
+		Type:    "invalid_request_error",
+		Code:    "unknown_url",
+	})
 }
 
 // admitLocked puts a decoded chat completion request that costs tokens to
