@@ -3,7 +3,7 @@
 // only for what is new or changed, and the original text of every article
 // the clean-up changed. *Store implements jobs.Store.
 //
-// Its tables (schema version 2; see SchemaVersion and the migrations in
+// Its tables (schema version 3; see SchemaVersion and the migrations in
 // schema.go):
 //
 //   - replies: checked replies by request key (jobs.RequestKey), with the
@@ -11,12 +11,23 @@
 //   - rows: the outcome of each article by input hash and prompt version.
 //   - originals: an article's title and body as the input gave them, by
 //     input hash, written once and never replaced (since version 2).
+//   - batch_requests: each request sent, or to be sent, through the Batch
+//     API, by request key (its custom_id): its article and step, its state
+//     (pending, submitted, answered, failed), the batch it was last sent
+//     in, how many times it was sent, its last error and, once answered,
+//     its reply, which the pipeline checks before it stores it in replies
+//     (since version 3; see batch.go).
+//   - batches: each batch created, with its input, output and error files,
+//     its last known status and whether its results were collected (since
+//     version 3).
 //
 // What the state file promises:
 //
-//   - A write is durable when PutReply, PutRow or PutOriginal returns (WAL
-//     journal, synchronous=FULL): a crash or a power loss after that loses
-//     nothing.
+//   - A write is durable when it returns (WAL journal, synchronous=FULL):
+//     a crash or a power loss after PutReply, PutRow, PutOriginal or a
+//     batch write (AddBatchRequests, MarkSubmitted, UpdateBatch,
+//     CollectBatch, Requeue) returns loses nothing. A batch write is one
+//     transaction, however many requests it holds.
 //     Concurrent writers share commits (group commit), so durability does
 //     not cost one fsync per reply.
 //   - One process uses a state file at a time: Open takes an exclusive lock
@@ -29,9 +40,9 @@
 //     newer tarjama is refused with a *SchemaVersionError. A file written
 //     by an older tarjama is brought to SchemaVersion by Open, one version
 //     and one transaction at a time.
-//   - The file holds replies, row outcomes and original articles only:
-//     never the request sent (headers, API key, prompts, messages), only
-//     its step and model. An original holds the article's text from the
+//   - The file holds replies, row outcomes, original articles and the
+//     Batch API's bookkeeping only: never the request sent (headers, API
+//     key, prompts, messages), only its key, step and model. An original holds the article's text from the
 //     input, before the clean-up; it is not what was sent.
 //   - The state file and the files SQLite keeps beside it (PATH-wal,
 //     PATH-shm) and the lock file are readable by their owner only.

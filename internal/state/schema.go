@@ -8,7 +8,7 @@ import (
 
 // SchemaVersion is the schema version this tarjama writes and the newest it
 // reads. It is kept in the file's PRAGMA user_version.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // applicationID marks a SQLite file as a tarjama state file (PRAGMA
 // application_id, "trjm").
@@ -22,6 +22,7 @@ const applicationID = 0x74726a6d
 var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	createV1,
 	addOriginalsV2,
+	addBatchesV3,
 }
 
 // createV1 creates the tables of an empty file.
@@ -75,6 +76,53 @@ func addOriginalsV2(ctx context.Context, tx *sql.Tx) error {
 		created_at TEXT NOT NULL
 	)`)
 	return err
+}
+
+// addBatchesV3 adds the bookkeeping of the Batch API (batch.go).
+//
+// batch_requests holds each chat completion request sent, or to be sent,
+// through the Batch API, by request key (the line's custom_id), with its
+// state, the batch it was last sent in and, once answered, its reply; seq
+// is the order in which the requests were added. The request itself is not
+// kept, as in replies. batches holds each batch created, with its files and
+// its last known status.
+func addBatchesV3(ctx context.Context, tx *sql.Tx) error {
+	for _, q := range []string{
+		`CREATE TABLE batch_requests (
+			key TEXT PRIMARY KEY,
+			article_id TEXT NOT NULL,
+			step TEXT NOT NULL,
+			state TEXT NOT NULL,
+			batch_id TEXT NOT NULL DEFAULT '',
+			attempts INTEGER NOT NULL DEFAULT 0,
+			error TEXT NOT NULL DEFAULT '',
+			content TEXT,
+			finish_reason TEXT,
+			reply_model TEXT,
+			prompt_tokens INTEGER,
+			completion_tokens INTEGER,
+			seq INTEGER NOT NULL,
+			updated_at TEXT NOT NULL
+		)`,
+		`CREATE INDEX batch_requests_state ON batch_requests (state)`,
+		`CREATE INDEX batch_requests_batch_id ON batch_requests (batch_id)`,
+		`CREATE TABLE batches (
+			id TEXT PRIMARY KEY,
+			input_file_id TEXT NOT NULL,
+			output_file_id TEXT NOT NULL DEFAULT '',
+			error_file_id TEXT NOT NULL DEFAULT '',
+			status TEXT NOT NULL,
+			requests INTEGER NOT NULL,
+			collected INTEGER NOT NULL DEFAULT 0,
+			created_at TEXT NOT NULL,
+			updated_at TEXT NOT NULL
+		)`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // migrate brings the state file to version target by steps, one step and

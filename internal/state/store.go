@@ -103,15 +103,19 @@ type Store struct {
 	closeErr  error
 }
 
-// write is one queued PutReply, PutRow or PutOriginal.
+// write is one queued PutReply, PutRow or PutOriginal, or one write of
+// the Batch API's bookkeeping (batch.go).
 type write struct {
 	key   string // PutReply
 	req   jobs.Request
 	reply jobs.Reply
 	row   *jobs.RowRecord // PutRow
 	orig  *jobs.Original  // PutOriginal
-	at    string
-	done  chan error // buffered: the writer never waits for the caller
+	// op, when set, does the write in tx, with at as its timestamp; its
+	// error fails the transaction.
+	op   func(ctx context.Context, tx *sql.Tx, at string) error
+	at   string
+	done chan error // buffered: the writer never waits for the caller
 }
 
 // Open opens the state file at path, creating it (and its parent
@@ -666,6 +670,8 @@ func (s *Store) commit(batch []*write) error {
 	putOriginal := tx.StmtContext(ctx, s.putOriginalStmt)
 	for _, w := range batch {
 		switch {
+		case w.op != nil:
+			err = w.op(ctx, tx, w.at)
 		case w.row != nil:
 			r := w.row
 			_, err = putRow.ExecContext(ctx, r.InputSHA256, r.PromptVersion, r.ID, string(r.Status), r.Error, w.at)

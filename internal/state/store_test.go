@@ -427,6 +427,15 @@ func TestAfterClose(t *testing.T) {
 	_, _, checks["GetRow"] = s.GetRow(ctx, "h", "v")
 	_, _, checks["GetOriginal"] = s.GetOriginal(ctx, "h")
 	_, checks["Stats"] = s.Stats(ctx)
+	checks["AddBatchRequests"] = s.AddBatchRequests(ctx, []BatchRequest{{Key: "k", ArticleID: "1", Step: "translate"}})
+	checks["Requeue"] = s.Requeue(ctx, "k", "invalid_json: x")
+	checks["MarkSubmitted"] = s.MarkSubmitted(ctx, Batch{ID: "batch_1"}, []string{"k"})
+	checks["UpdateBatch"] = s.UpdateBatch(ctx, Batch{ID: "batch_1"})
+	checks["CollectBatch"] = s.CollectBatch(ctx, Batch{ID: "batch_1"}, nil)
+	_, _, checks["BatchRequest"] = s.BatchRequest(ctx, "k")
+	_, checks["Batches"] = s.Batches(ctx)
+	_, checks["SubmittedKeys"] = s.SubmittedKeys(ctx, "batch_1")
+	_, checks["BatchCounts"] = s.BatchCounts(ctx)
 	for name, err := range checks {
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
@@ -554,6 +563,9 @@ func TestSchemaCreated(t *testing.T) {
 				"replies":   {"key", "step", "model", "content", "finish_reason", "reply_model", "prompt_tokens", "completion_tokens", "created_at"},
 				"rows":      {"input_sha256", "prompt_version", "id", "status", "error", "updated_at"},
 				"originals": {"input_sha256", "id", "title", "body", "removed", "created_at"},
+				"batch_requests": {"key", "article_id", "step", "state", "batch_id", "attempts", "error",
+					"content", "finish_reason", "reply_model", "prompt_tokens", "completion_tokens", "seq", "updated_at"},
+				"batches": {"id", "input_file_id", "output_file_id", "error_file_id", "status", "requests", "collected", "created_at", "updated_at"},
 			}
 			got := map[string][]string{}
 			for table := range want {
@@ -614,7 +626,7 @@ func TestMigrationSteps(t *testing.T) {
 		return n > 0
 	}
 	addTable := func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TABLE batches (id TEXT PRIMARY KEY)`)
+		_, err := tx.ExecContext(ctx, `CREATE TABLE made_up (id TEXT PRIMARY KEY)`)
 		return err
 	}
 	failing := func(ctx context.Context, tx *sql.Tx) error {
@@ -631,13 +643,13 @@ func TestMigrationSteps(t *testing.T) {
 	if err := s.migrate(ctx, steps(failing), next); err == nil {
 		t.Fatal("failing migration: no error")
 	}
-	if v, ok := version(), hasTable("batches"); v != cur || ok {
+	if v, ok := version(), hasTable("made_up"); v != cur || ok {
 		t.Errorf("after a failed migration: version %d, table %v; want %d, false", v, ok, cur)
 	}
 	if err := s.migrate(ctx, steps(addTable), next); err != nil {
 		t.Fatalf("migrate()=%v", err)
 	}
-	if v, ok := version(), hasTable("batches"); v != next || !ok {
+	if v, ok := version(), hasTable("made_up"); v != next || !ok {
 		t.Errorf("after migrating: version %d, table %v; want %d, true", v, ok, next)
 	}
 	// Already there: nothing to do.
@@ -848,8 +860,9 @@ func TestFileModes(t *testing.T) {
 }
 
 // TestNoRequestInFile documents that the state file keeps replies, row
-// outcomes and original articles, not requests: nothing sent (the prompts
-// and messages, and so nothing like an API key) is written by any Put.
+// outcomes, original articles and the Batch API's bookkeeping, not
+// requests: nothing sent (the prompts and messages, and so nothing like an
+// API key) is written by any Put or batch write.
 func TestNoRequestInFile(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -866,6 +879,36 @@ func TestNoRequestInFile(t *testing.T) {
 	}
 	orig := jobs.Original{InputSHA256: "h", ID: "1", Title: "عنوان", Body: "نص المقال الأصلي\u200f مع علامات", Removed: 1}
 	if err := s.PutOriginal(ctx, orig); err != nil {
+		t.Fatal(err)
+	}
+	// The Batch API's bookkeeping: a request sent in a batch, answered,
+	// requeued and answered again, and another that failed.
+	req2 := request(jobs.StepKeyPoints, "m2")
+	req2.Messages = append(req2.Messages, prompts.Message{Role: "user", Content: "message text that must not be stored"})
+	k1, k2 := jobs.RequestKey(req), jobs.RequestKey(req2)
+	breqs := []BatchRequest{{Key: k1, ArticleID: "1", Step: string(req.Step)}, {Key: k2, ArticleID: "1", Step: string(req2.Step)}}
+	if err := s.AddBatchRequests(ctx, breqs); err != nil {
+		t.Fatal(err)
+	}
+	batch := Batch{ID: "batch_1", InputFileID: "file-in", Status: "validating"}
+	if err := s.MarkSubmitted(ctx, batch, []string{k1, k2}); err != nil {
+		t.Fatal(err)
+	}
+	batch.Status, batch.OutputFileID = "completed", "file-out"
+	if err := s.UpdateBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	results := []BatchResult{
+		{Key: k1, State: ReqAnswered, Reply: reply("A batch reply, answered in a batch.")},
+		{Key: k2, State: ReqFailed, Error: "http_400: bad request"},
+	}
+	if err := s.CollectBatch(ctx, batch, results); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Requeue(ctx, k1, "invalid_json: unexpected end of input"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CollectBatch(ctx, Batch{}, results[:1]); err != nil {
 		t.Fatal(err)
 	}
 	check := func(when string) {
@@ -887,7 +930,7 @@ func TestNoRequestInFile(t *testing.T) {
 	check("closed")
 	// What is meant to be kept is there, so the check above reads the data.
 	b := fileBytes(t, path)
-	for _, kept := range []string{"The translated article, in plain English.", orig.Body} {
+	for _, kept := range []string{"The translated article, in plain English.", orig.Body, "A batch reply, answered in a batch.", k1, "http_400: bad request"} {
 		if !bytes.Contains(b, []byte(kept)) {
 			t.Errorf("closed: %s does not contain %q", filepath.Base(path), kept)
 		}
