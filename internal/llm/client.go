@@ -109,6 +109,7 @@ type Config struct {
 // Client sends chat completions. It is safe for concurrent use.
 type Client struct {
 	api        *openai.Client
+	files      *openai.Client // file transfers: no overall HTTP timeout, see batch.go
 	tr         *captureTransport
 	key        string
 	host       string
@@ -199,6 +200,15 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc, tr := newHTTPClient(cfg.HTTPClient, attemptTimeout)
 	oc.HTTPClient = hc
+	// File transfers can take longer than any request timeout: their
+	// client has none of its own (a Timeout the caller set is kept), and
+	// batch.go bounds each transfer instead.
+	fileHC := *hc
+	if cfg.HTTPClient == nil || cfg.HTTPClient.Timeout == 0 {
+		fileHC.Timeout = 0
+	}
+	foc := oc
+	foc.HTTPClient = &fileHC
 
 	var clock Clock = systemClock{}
 	if cfg.Clock != nil {
@@ -206,6 +216,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		api:            openai.NewClientWithConfig(oc),
+		files:          openai.NewClientWithConfig(foc),
 		tr:             tr,
 		key:            cfg.APIKey,
 		host:           u.Host,

@@ -12,5 +12,11 @@
 // Config.TPM or adapted to the server's x-ratelimit-* headers, 429s and
 // Retry-After (see ratelimit.go; Client.RateStats reports on them).
 //
+// The Batch API (batch.go): Client.BatchLine builds an input line whose body
+// is the request Complete would send; UploadBatchFile, CreateBatch,
+// RetrieveBatch, CancelBatch and FileContent go through the same retries
+// and error classification; ReadBatchResults reads output and error files
+// (and vLLM run_batch output) into BatchResult values.
+//
 // The API key is never logged, and is scrubbed from every error message.
 package llm

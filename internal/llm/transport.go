@@ -29,6 +29,19 @@ type capture struct {
 
 type captureKey struct{}
 
+// unlimitedKey marks a request whose successful reply body may pass
+// MaxReplyBytes: the download of a batch output file.
+type unlimitedKey struct{}
+
+func withUnlimitedReply(ctx context.Context) context.Context {
+	return context.WithValue(ctx, unlimitedKey{}, true)
+}
+
+func unlimitedReply(ctx context.Context) bool {
+	v, _ := ctx.Value(unlimitedKey{}).(bool)
+	return v
+}
+
 func withCapture(ctx context.Context, c *capture) context.Context {
 	return context.WithValue(ctx, captureKey{}, c)
 }
@@ -77,7 +90,7 @@ func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if c != nil {
 		c.set(resp.StatusCode, resp.Header.Clone())
 	}
-	if resp.Body != nil {
+	if resp.Body != nil && (resp.StatusCode >= 300 || !unlimitedReply(req.Context())) {
 		resp.Body = &limitedBody{rc: resp.Body, n: t.limit}
 	}
 	return resp, err
