@@ -440,7 +440,7 @@ func (r *runner) record(res Result) {
 // requests, rather than work not done or a failure of the whole run (a
 // rejected key, no quota) that says nothing of the row.
 func isOutcome(rowErr string) bool {
-	for _, notDone := range []string{"interrupted:", "budget:", "state:", "stopped:", "http_401:", "insufficient_quota:"} {
+	for _, notDone := range []string{"interrupted:", "budget:", "state:", "stopped:", "http_401:", "insufficient_quota:", ReasonPending + ":"} {
 		if strings.HasPrefix(rowErr, notDone) {
 			return false
 		}

@@ -132,6 +132,11 @@ type Reply struct {
 	Attempts int
 }
 
+// ReasonPending is the CallError reason of a request whose reply is not
+// there yet and will come later (the Batch API): its row is not done, and
+// is not recorded as an outcome.
+const ReasonPending = "pending"
+
 // Completer sends one chat completion request. Implementations retry what
 // is worth retrying (rate limits, server errors, dropped connections) and
 // return a *CallError for a request that finally failed.

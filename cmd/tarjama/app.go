@@ -50,6 +50,7 @@ func newApp(env *Env) *cli.App {
 				},
 			},
 			estimateCommandDef(env),
+			batchCommand(env),
 			promptsCommand(env),
 			{
 				Name:  "version",
