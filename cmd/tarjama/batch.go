@@ -215,6 +215,12 @@ func printBatchReport(env *Env, o runOptions, cmd string, rep batch.Report) {
 	}
 	if rep.Done {
 		fmt.Fprint(w, rep.Summary.Report(o.Output))
+		cost := "unknown (a model has no price; see --prices)"
+		if rep.CostKnown {
+			cost = fmt.Sprintf("$%.4f", rep.Cost)
+		}
+		fmt.Fprintf(w, "  the whole job: %d batch requests answered, tokens %d prompt + %d completion, estimated cost %s at batch prices\n",
+			rep.Requests[state.ReqAnswered], rep.Usage.PromptTokens, rep.Usage.CompletionTokens, cost)
 		return
 	}
 	fmt.Fprintf(w, "tarjama: not done yet: requests %s; %d batches in flight\n", countsText(rep.Requests), rep.Waiting)

@@ -105,6 +105,9 @@ func TestBatchCycle(t *testing.T) {
 	if got := len(srv.Paid()); got != requests {
 		t.Errorf("%d requests paid, want %d", got, requests)
 	}
+	if want := fmt.Sprintf("the whole job: %d batch requests answered", requests); !strings.Contains(res.stderr, want) {
+		t.Errorf("the summary lacks %q:\n%s", want, res.stderr)
+	}
 	if n := liveRequests(srv); n != 0 {
 		t.Errorf("%d chat completions sent live, want 0", n)
 	}
@@ -359,5 +362,57 @@ func TestBatchSplitsFiles(t *testing.T) {
 	csvRows := readCSV(t, filepath.Join(out, "results.csv"))
 	for i, a := range arts {
 		wantOK(t, i, a, csvRows[i], rows[i])
+	}
+}
+
+// TestBatchNeverWritesTheKey runs the whole batch cycle and an export with
+// a key the server echoes in an error, at debug level, and searches
+// everything written for it.
+func TestBatchNeverWritesTheKey(t *testing.T) {
+	const secret = "sk-proj-SECRETBATCHKEY0123456789"
+	arts := readFixtures(t, fixtures)[:4]
+	in := writeArticles(t, t.TempDir(), arts)
+	srv := newServer(t, fakeopenai.Options{APIKey: secret})
+	srv.Script(fakeopenai.Rule{Match: arts[1].title, Times: 1, Fault: fakeopenai.Fault{Status: 500, Message: "upstream said " + secret}})
+	out, files := t.TempDir(), t.TempDir()
+	args := func(cmd string, more ...string) []string {
+		a := batchArgs(srv, cmd, out, append([]string{"-i", in, "--log-level", "debug"}, more...)...)
+		a[5] = secret
+		return a
+	}
+	var said strings.Builder
+	for _, cmd := range []string{"export", "submit", "status", "collect", "collect", "collect", "collect"} {
+		a := args(cmd)
+		switch cmd {
+		case "status":
+			a = []string{"batch", "status", "--base-url", srv.URL(), "--api-key", secret, "-o", out}
+		case "export":
+			a = args(cmd, "--out", files)
+		}
+		res := runCLI(t, context.Background(), "", a...)
+		said.WriteString(res.stdout + res.stderr)
+	}
+	if strings.Contains(said.String(), secret) {
+		t.Errorf("the API key appears in the commands' output:\n%s", said.String())
+	}
+	if !strings.Contains(said.String(), "done: 4 rows: 4 ok") {
+		t.Errorf("the job did not finish:\n%s", said.String())
+	}
+	written := 0
+	for _, dir := range []string{out, files} {
+		filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() {
+				return err
+			}
+			written++
+			b, _ := os.ReadFile(path)
+			if strings.Contains(string(b), secret) {
+				t.Errorf("the API key appears in %s", path)
+			}
+			return nil
+		})
+	}
+	if written < 4 {
+		t.Errorf("only %d files written: the search proves little", written)
 	}
 }

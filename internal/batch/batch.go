@@ -108,6 +108,13 @@ type Report struct {
 	Summary jobs.Summary
 	// Waiting counts the batches still in flight at the provider.
 	Waiting int
+	// Usage is the tokens of every answered batch request of the job, from
+	// all its batches and imports, and Cost their cost at the job's prices
+	// (batch prices: half the list price); CostKnown is false when a model
+	// has no price.
+	Usage     jobs.Usage
+	Cost      float64
+	CostKnown bool
 }
 
 // ErrNoState means a command that needs the state of an earlier submit
@@ -162,6 +169,25 @@ func finish(ctx context.Context, o Options, rep *Report) error {
 		return err
 	}
 	rep.Requests = counts
+	usage, err := o.Store.BatchUsage(ctx)
+	if err != nil {
+		return err
+	}
+	prices := o.Job.Prices
+	if prices == nil {
+		prices = jobs.DefaultPrices().Scaled(0.5)
+	}
+	rep.Usage, rep.Cost, rep.CostKnown = jobs.Usage{}, 0, true
+	for step, u := range usage {
+		model := o.Job.SummaryModel
+		if step == string(jobs.StepTranslate) || model == "" {
+			model = o.Job.Model
+		}
+		rep.Usage = rep.Usage.Add(u)
+		c, ok := prices.Cost(model, u)
+		rep.Cost += c
+		rep.CostKnown = rep.CostKnown && ok
+	}
 	bs, err := o.Store.Batches(ctx)
 	if err != nil {
 		return err

@@ -465,5 +465,35 @@ func (s *Store) BatchCounts(ctx context.Context) (map[string]int, error) {
 	return counts, nil
 }
 
+// BatchUsage returns the tokens of the answered batch requests, by step
+// (translate, key_points, ...): what the Batch API charged for the
+// replies the job keeps.
+func (s *Store) BatchUsage(ctx context.Context) (map[string]jobs.Usage, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, fmt.Errorf("sum batch usage in state file %s: %w", s.path, ErrClosed)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT step, sum(coalesce(prompt_tokens, 0)), sum(coalesce(completion_tokens, 0))
+		FROM batch_requests WHERE state = ? GROUP BY 1`, ReqAnswered)
+	if err != nil {
+		return nil, fmt.Errorf("sum batch usage in state file %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	usage := map[string]jobs.Usage{}
+	for rows.Next() {
+		var step string
+		var u jobs.Usage
+		if err := rows.Scan(&step, &u.PromptTokens, &u.CompletionTokens); err != nil {
+			return nil, fmt.Errorf("sum batch usage in state file %s: %w", s.path, err)
+		}
+		usage[step] = u
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sum batch usage in state file %s: %w", s.path, err)
+	}
+	return usage, nil
+}
+
 // formatTime is how the state file writes a time: RFC 3339 in UTC.
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

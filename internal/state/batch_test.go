@@ -1005,3 +1005,31 @@ func BenchmarkMarkSubmitted(b *testing.B) {
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "keys/s")
 	b.ReportMetric(float64(commits)/float64(b.N), "commits/op")
 }
+
+func TestBatchUsage(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, newPath(t), Options{})
+	reqs := []BatchRequest{{Key: "k1", ArticleID: "a", Step: "translate"}, {Key: "k2", ArticleID: "a", Step: "key_points"}, {Key: "k3", ArticleID: "b", Step: "translate"}}
+	if err := s.AddBatchRequests(ctx, reqs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkSubmitted(ctx, Batch{ID: "b1", InputFileID: "f1", Status: "validating"}, []string{"k1", "k2", "k3"}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.CollectBatch(ctx, Batch{ID: "b1", Status: "completed"}, []BatchResult{
+		{Key: "k1", State: ReqAnswered, Reply: jobs.Reply{Content: "x", Usage: jobs.Usage{PromptTokens: 100, CompletionTokens: 20}}},
+		{Key: "k2", State: ReqAnswered, Reply: jobs.Reply{Content: "y", Usage: jobs.Usage{PromptTokens: 50, CompletionTokens: 5}}},
+		{Key: "k3", State: ReqPending, Error: "http_500: boom"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.BatchUsage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]jobs.Usage{"translate": {PromptTokens: 100, CompletionTokens: 20}, "key_points": {PromptTokens: 50, CompletionTokens: 5}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("BatchUsage (-want +got):\n%s", diff)
+	}
+}
