@@ -116,6 +116,7 @@ func (r *runner) translatePart(w *row, id string, in prompts.TranslateInput) (tr
 	tr, err := ask(r, w, Request{
 		ArticleID: id,
 		Step:      StepTranslate,
+		Part:      in.Part,
 		Model:     r.opts.Model,
 		MaxTokens: translateMaxTokens(in),
 	}, func() ([]prompts.Message, error) {
@@ -178,7 +179,9 @@ func (r *runner) keyPoints(w *row, p prepared, title, translation string, parts 
 	errs := make([]*rowError, n)
 	each(n, func(i int) {
 		in := prompts.KeyPointsInput{Title: title, Translation: parts[i], Count: want, Part: i + 1, Parts: n}
-		notes[i], errs[i] = ask(r, w, req(StepNotes), func() ([]prompts.Message, error) {
+		rq := req(StepNotes)
+		rq.Part = i + 1
+		notes[i], errs[i] = ask(r, w, rq, func() ([]prompts.Message, error) {
 			return r.opts.Prompts.KeyPoints(in)
 		}, check)
 	})

@@ -108,8 +108,11 @@ type Request struct {
 	// ArticleID is for logs and errors only; it is not sent.
 	ArticleID string
 	Step      Step
-	Model     string
-	Messages  []prompts.Message
+	// Part is the part of a long article the request is for (from 1), or
+	// 0 for the whole article; like ArticleID it is not sent.
+	Part     int
+	Model    string
+	Messages []prompts.Message
 	// Schema, when set, asks for a JSON reply that validates against it
 	// (structured outputs, or JSON mode where the server lacks them).
 	Schema *prompts.Schema

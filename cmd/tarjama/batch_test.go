@@ -416,3 +416,38 @@ func TestBatchNeverWritesTheKey(t *testing.T) {
 		t.Errorf("only %d files written: the search proves little", written)
 	}
 }
+
+// TestBatchCancelled checks that a batch cancelled at the provider (from
+// its dashboard, say) is reported and its unanswered lines sent again.
+func TestBatchCancelled(t *testing.T) {
+	arts := readFixtures(t, fixtures)[:6]
+	in := writeArticles(t, t.TempDir(), arts)
+	srv := newServer(t, fakeopenai.Options{APIKey: testKey, BatchPolls: 3})
+	out := t.TempDir()
+	if res := runCLI(t, context.Background(), "", batchArgs(srv, "submit", out, "-i", in)...); res.code != 0 {
+		t.Fatalf("submit: exit %d; stderr:\n%s", res.code, res.stderr)
+	}
+	c, err := llm.New(llm.Config{BaseURL: srv.URL(), APIKey: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CancelBatch(context.Background(), "batch_fake1"); err != nil {
+		t.Fatal(err)
+	}
+	res := runCLI(t, context.Background(), "", batchArgs(srv, "collect", out, "-i", in)...)
+	if res.code != 0 || !strings.Contains(res.stderr, "batch_fake1 (cancelled)") || !strings.Contains(res.stderr, "unanswered=3") {
+		t.Fatalf("collect of the cancelled batch: exit %d; stderr:\n%s", res.code, res.stderr)
+	}
+	for i := 0; i < 6 && !strings.Contains(res.stderr, "rows:"); i++ {
+		srv.FinishBatches()
+		res = runCLI(t, context.Background(), "", batchArgs(srv, "collect", out, "-i", in)...)
+	}
+	if res.code != 0 || !strings.Contains(res.stderr, "done: 6 rows: 6 ok") {
+		t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+	}
+	for key, times := range srv.Paid() {
+		if times != 1 {
+			t.Errorf("request %s paid %d times", key[:12], times)
+		}
+	}
+}

@@ -156,7 +156,7 @@ func (c *completer) send(req jobs.Request, key string, isNew bool) error {
 		c.sent[key] = true
 		c.pending++
 		if isNew {
-			c.added = append(c.added, state.BatchRequest{Key: key, ArticleID: req.ArticleID, Step: string(req.Step), State: state.ReqPending})
+			c.added = append(c.added, state.BatchRequest{Key: key, ArticleID: req.ArticleID, Step: string(req.Step), Part: req.Part, State: state.ReqPending})
 		}
 	}
 	return pendingError("the request waits for a batch")

@@ -41,6 +41,9 @@ type BatchRequest struct {
 	// Key is the request's cache key (jobs.RequestKey), its custom_id in
 	// the batch.
 	Key, ArticleID, Step string
+	// Part is the part of a long article the request is for (from 1), or
+	// 0 for a request on the whole article.
+	Part int
 	// State is ReqPending, ReqSubmitted, ReqAnswered or ReqFailed.
 	State    string
 	BatchID  string // the batch it was last sent in
@@ -83,9 +86,9 @@ func (s *Store) BatchRequest(ctx context.Context, key string) (req BatchRequest,
 		content, finish, model sql.NullString
 		prompt, completion     sql.NullInt64
 	)
-	err = s.db.QueryRowContext(ctx, `SELECT article_id, step, state, batch_id, attempts, error,
+	err = s.db.QueryRowContext(ctx, `SELECT article_id, step, part, state, batch_id, attempts, error,
 		content, finish_reason, reply_model, prompt_tokens, completion_tokens
-		FROM batch_requests WHERE key = ?`, key).Scan(&r.ArticleID, &r.Step, &r.State, &r.BatchID, &r.Attempts, &r.Error,
+		FROM batch_requests WHERE key = ?`, key).Scan(&r.ArticleID, &r.Step, &r.Part, &r.State, &r.BatchID, &r.Attempts, &r.Error,
 		&content, &finish, &model, &prompt, &completion)
 	if errors.Is(err, sql.ErrNoRows) {
 		return BatchRequest{}, false, nil
@@ -106,7 +109,7 @@ func (s *Store) BatchRequest(ctx context.Context, key string) (req BatchRequest,
 
 // AddBatchRequests inserts the requests not yet known as pending, in one
 // transaction; known keys are left as they are. Of each request it keeps
-// Key, ArticleID and Step: the state, batch, attempts, error and reply
+// Key, ArticleID, Step and Part: the state, batch, attempts, error and reply
 // given are ignored. A key given twice is added once, the first time.
 func (s *Store) AddBatchRequests(ctx context.Context, reqs []BatchRequest) error {
 	for _, r := range reqs {
@@ -122,14 +125,14 @@ func (s *Store) AddBatchRequests(ctx context.Context, reqs []BatchRequest) error
 		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM batch_requests`).Scan(&seq); err != nil {
 			return err
 		}
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO batch_requests (key, article_id, step, state, seq, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`)
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO batch_requests (key, article_id, step, part, state, seq, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`)
 		if err != nil {
 			return err
 		}
 		defer ins.Close()
 		for _, r := range reqs {
-			res, err := ins.ExecContext(ctx, r.Key, r.ArticleID, r.Step, ReqPending, seq+1, at)
+			res, err := ins.ExecContext(ctx, r.Key, r.ArticleID, r.Step, r.Part, ReqPending, seq+1, at)
 			if err != nil {
 				return fmt.Errorf("add batch request %s: %w", r.Key, err)
 			}

@@ -1009,9 +1009,12 @@ func BenchmarkMarkSubmitted(b *testing.B) {
 func TestBatchUsage(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, newPath(t), Options{})
-	reqs := []BatchRequest{{Key: "k1", ArticleID: "a", Step: "translate"}, {Key: "k2", ArticleID: "a", Step: "key_points"}, {Key: "k3", ArticleID: "b", Step: "translate"}}
+	reqs := []BatchRequest{{Key: "k1", ArticleID: "a", Step: "translate"}, {Key: "k2", ArticleID: "a", Step: "key_points"}, {Key: "k3", ArticleID: "b", Step: "translate", Part: 2}}
 	if err := s.AddBatchRequests(ctx, reqs); err != nil {
 		t.Fatal(err)
+	}
+	if br, ok, err := s.BatchRequest(ctx, "k3"); err != nil || !ok || br.Part != 2 || br.Step != "translate" || br.ArticleID != "b" {
+		t.Errorf("BatchRequest(k3) = %+v, %v, %v; want article b, translate, part 2", br, ok, err)
 	}
 	if err := s.MarkSubmitted(ctx, Batch{ID: "b1", InputFileID: "f1", Status: "validating"}, []string{"k1", "k2", "k3"}); err != nil {
 		t.Fatal(err)

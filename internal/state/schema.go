@@ -92,6 +92,7 @@ func addBatchesV3(ctx context.Context, tx *sql.Tx) error {
 			key TEXT PRIMARY KEY,
 			article_id TEXT NOT NULL,
 			step TEXT NOT NULL,
+			part INTEGER NOT NULL DEFAULT 0,
 			state TEXT NOT NULL,
 			batch_id TEXT NOT NULL DEFAULT '',
 			attempts INTEGER NOT NULL DEFAULT 0,

@@ -563,7 +563,7 @@ func TestSchemaCreated(t *testing.T) {
 				"replies":   {"key", "step", "model", "content", "finish_reason", "reply_model", "prompt_tokens", "completion_tokens", "created_at"},
 				"rows":      {"input_sha256", "prompt_version", "id", "status", "error", "updated_at"},
 				"originals": {"input_sha256", "id", "title", "body", "removed", "created_at"},
-				"batch_requests": {"key", "article_id", "step", "state", "batch_id", "attempts", "error",
+				"batch_requests": {"key", "article_id", "step", "part", "state", "batch_id", "attempts", "error",
 					"content", "finish_reason", "reply_model", "prompt_tokens", "completion_tokens", "seq", "updated_at"},
 				"batches": {"id", "input_file_id", "output_file_id", "error_file_id", "status", "requests", "collected", "created_at", "updated_at"},
 			}
