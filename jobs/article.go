@@ -393,6 +393,7 @@ func (r *runner) paid(req Request, reply Reply) {
 	r.paidCost += c
 	r.unpricedPay = r.unpricedPay || !ok
 	r.mu.Unlock()
+	r.opts.Progress.paid(reply.Usage, c)
 	if r.budget != nil {
 		r.budget.spend(c)
 	}

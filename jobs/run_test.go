@@ -500,3 +500,27 @@ func TestRunGraceBoundsTheWaitForRequestsInFlight(t *testing.T) {
 		t.Errorf("progress %+v, want the summary's counts", p)
 	}
 }
+
+// TestProgressCountsTokensAndCost checks the progress counters against the
+// closing summary.
+func TestProgressCountsTokensAndCost(t *testing.T) {
+	opts := testOptions(t, writeCSV(t, "id,body\n1,"+ar+" 1\n2,"+ar+" 2\n3,"+ar+" 3\n"))
+	opts.Model = "gpt-4.1-mini"
+	opts.Progress = &Progress{}
+	sum, _, err := runWith(t, context.Background(), opts, completerFunc(func(ctx context.Context, req Request) (Reply, error) {
+		return goodReply(req), nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := opts.Progress.Snapshot()
+	if s.PromptTokens != int64(sum.Usage.PromptTokens) || s.CompletionTokens != int64(sum.Usage.CompletionTokens) || s.PromptTokens == 0 {
+		t.Errorf("progress tokens %d + %d, summary %d + %d", s.PromptTokens, s.CompletionTokens, sum.Usage.PromptTokens, sum.Usage.CompletionTokens)
+	}
+	if d := s.Cost - sum.Cost; d > 1e-5 || d < -1e-5 || s.Cost == 0 {
+		t.Errorf("progress cost %f, summary %f", s.Cost, sum.Cost)
+	}
+	if s.Rows != 3 || s.OK != 3 || s.Requests != 6 {
+		t.Errorf("progress %+v, want 3 rows ok in 6 requests", s)
+	}
+}

@@ -12,11 +12,18 @@ import (
 type Progress struct {
 	total, rows, ok, failed, skipped atomic.Int64
 	requests, retries                atomic.Int64
+	promptTokens, completionTokens   atomic.Int64
+	// microUSD is the cost so far in millionths of a dollar.
+	microUSD atomic.Int64
 }
 
 // ProgressSnapshot is Progress at one moment.
 type ProgressSnapshot struct {
 	Total, Rows, OK, Failed, Skipped, Requests, Retries int64
+	// PromptTokens and CompletionTokens are the tokens paid so far, Cost
+	// their cost in US dollars at the price table.
+	PromptTokens, CompletionTokens int64
+	Cost                           float64
 }
 
 // Snapshot reads the counters.
@@ -25,7 +32,16 @@ func (p *Progress) Snapshot() ProgressSnapshot {
 		Total: p.total.Load(), Rows: p.rows.Load(), OK: p.ok.Load(),
 		Failed: p.failed.Load(), Skipped: p.skipped.Load(),
 		Requests: p.requests.Load(), Retries: p.retries.Load(),
+		PromptTokens: p.promptTokens.Load(), CompletionTokens: p.completionTokens.Load(),
+		Cost: float64(p.microUSD.Load()) / 1e6,
 	}
+}
+
+// paid adds a paid reply's tokens and cost.
+func (p *Progress) paid(u Usage, cost float64) {
+	p.promptTokens.Add(int64(u.PromptTokens))
+	p.completionTokens.Add(int64(u.CompletionTokens))
+	p.microUSD.Add(int64(cost*1e6 + 0.5))
 }
 
 // EstimatedCost is the cost of u at model's list price (DefaultPrices),
