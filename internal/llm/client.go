@@ -139,8 +139,13 @@ type Client struct {
 
 var _ jobs.Completer = (*Client)(nil)
 
+// ErrNoAPIKey means that no API key was given for a server that needs one
+// (OpenAI's, Azure's).
+var ErrNoAPIKey = errors.New("no API key")
+
 // New returns a Client for cfg. It fails only on an invalid base URL,
-// service tier or rate limit.
+// service tier or rate limit, or no API key for OpenAI's or Azure's
+// servers.
 func New(cfg Config) (*Client, error) {
 	base := strings.TrimSpace(cfg.BaseURL)
 	if base == "" {
@@ -183,7 +188,11 @@ func New(cfg Config) (*Client, error) {
 
 	var oc openai.ClientConfig
 	host := strings.ToLower(u.Hostname())
-	if strings.HasSuffix(host, ".openai.azure.com") || strings.HasSuffix(host, ".cognitiveservices.azure.com") {
+	azure := strings.HasSuffix(host, ".openai.azure.com") || strings.HasSuffix(host, ".cognitiveservices.azure.com")
+	if cfg.APIKey == "" && (azure || host == "api.openai.com") {
+		return nil, fmt.Errorf("%w for %s: set OPENAI_API_KEY or --api-key (only a local server, given with --base-url, may need none)", ErrNoAPIKey, host)
+	}
+	if azure {
 		// go-openai adds /openai/deployments/<model>; accept a base URL
 		// that already ends in /openai.
 		base = strings.TrimSuffix(strings.TrimRight(base, "/"), "/openai")

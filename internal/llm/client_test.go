@@ -3,6 +3,7 @@ package llm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -588,5 +589,27 @@ func TestInvalidSchemaNotSent(t *testing.T) {
 	ce := callError(t, err)
 	if ce.Reason != ReasonInvalidRequest || ce.Retryable || ce.Attempts != 0 || requests.get() != 0 {
 		t.Errorf("CallError=%+v requests=%d, want invalid_request with no request sent", ce, requests.get())
+	}
+}
+
+func TestNewWantsAKeyForOpenAIAndAzure(t *testing.T) {
+	tests := []struct {
+		base    string
+		wantErr bool
+	}{
+		{"", true},
+		{"https://api.openai.com/v1", true},
+		{"https://myres.openai.azure.com", true},
+		{"http://127.0.0.1:11434/v1", false},
+		{"https://openrouter.ai/api/v1", false},
+	}
+	for _, tt := range tests {
+		_, err := New(Config{BaseURL: tt.base})
+		if got := errors.Is(err, ErrNoAPIKey); got != tt.wantErr {
+			t.Errorf("New(base %q, no key) error %v, want ErrNoAPIKey %v", tt.base, err, tt.wantErr)
+		}
+		if tt.wantErr && !strings.Contains(err.Error(), "OPENAI_API_KEY") {
+			t.Errorf("error %q does not say what to do", err)
+		}
 	}
 }

@@ -178,6 +178,11 @@ func (c *Client) classify(err error, status int, header http.Header) *jobs.CallE
 			return ce
 		}
 		c.byStatus(ce)
+		if modelNotFound(se) {
+			// No other request can do better: the run stops at once.
+			ce.Fatal = true
+			ce.Message = "the server has no such model (check --model or TARJAMA_MODEL; for Azure, the deployment name): " + ce.Message
+		}
 		return ce
 	}
 
@@ -228,6 +233,20 @@ func (c *Client) byStatus(ce *jobs.CallError) {
 		ce.Retryable = true
 	}
 	ce.Message = c.scrub(ce.Message)
+}
+
+// modelNotFound reports a 404 that says the model (or Azure deployment)
+// does not exist, as OpenAI, Azure, Ollama and vLLM put it. A 404 that
+// names no model (a wrong path) fails only its row.
+func modelNotFound(se serverError) bool {
+	if se.status != http.StatusNotFound {
+		return false
+	}
+	if se.code == "model_not_found" || se.code == "DeploymentNotFound" {
+		return true
+	}
+	m := strings.ToLower(se.message)
+	return strings.Contains(m, "model") || strings.Contains(m, "deployment")
 }
 
 func isTimeout(err error) bool {

@@ -70,14 +70,20 @@ func TestClassifyHTTP(t *testing.T) {
 		{
 			name: "404 unknown model", status: 404,
 			body:        apiError("The model `gpt-9` does not exist or you do not have access to it.", "invalid_request_error", "", "model_not_found"),
-			want:        classified{Reason: "http_404", Status: 404, Attempts: 1},
-			wantMessage: []string{"gpt-9"},
+			want:        classified{Reason: "http_404", Status: 404, Fatal: true, Attempts: 1},
+			wantMessage: []string{"gpt-9", "no such model", "--model"},
 		},
 		{
 			name: "404 Ollama's plain error string", status: 404,
 			body:        `{"error":"model \"qwen3\" not found, try pulling it first"}`,
-			want:        classified{Reason: "http_404", Status: 404, Attempts: 1},
+			want:        classified{Reason: "http_404", Status: 404, Fatal: true, Attempts: 1},
 			wantMessage: []string{`model "qwen3" not found`},
+		},
+		{
+			name: "404 a wrong path fails only its row", status: 404,
+			body:        `{"error":{"message":"Invalid URL (POST /v1/v1/chat/completions)","type":"invalid_request_error","param":null,"code":null}}`,
+			want:        classified{Reason: "http_404", Status: 404, Attempts: 1},
+			wantMessage: []string{"Invalid URL"},
 		},
 		{
 			name: "400 vLLM's top-level error", status: 400,
