@@ -47,7 +47,7 @@ func (r *runner) process(p prepared, base Result) (res Result, fromStore bool) {
 	}
 	title, parts, err := r.translate(w, p)
 	if err != nil {
-		log.Warn("row failed", "step", StepTranslate, "err", err.msg)
+		logFailure(log, StepTranslate, err)
 		return fail(base, err.reason, err.msg), false
 	}
 	var body strings.Builder
@@ -60,13 +60,21 @@ func (r *runner) process(p prepared, base Result) (res Result, fromStore bool) {
 
 	kp, err := r.keyPoints(w, p, title, translation, parts)
 	if err != nil {
-		log.Warn("row failed", "step", StepKeyPoints, "err", err.msg)
+		logFailure(log, StepKeyPoints, err)
 		return fail(base, err.reason, err.msg), false
 	}
 	base.TitleEN, base.Translation = title, translation
 	base.KeyPoints = kp
 	base.Status = StatusOK
 	return base, false
+}
+
+// logFailure logs a failed row: its reason at warn level, and the message,
+// which may quote article text (an excerpt of a reply not in English), at
+// debug level only. The outputs have the whole message.
+func logFailure(log *slog.Logger, step Step, err *rowError) {
+	log.Warn("row failed", "step", step, "reason", err.reason)
+	log.Debug("row failed: details", "step", step, "reason", err.reason, "err", err.msg)
 }
 
 // translate translates the parts of an article, concurrently, and returns

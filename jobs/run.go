@@ -146,9 +146,21 @@ type Summary struct {
 	// BudgetReached reports that --max-cost stopped the run: the rows not
 	// started failed with reason "budget".
 	BudgetReached bool
+	// Stopped is why the run stopped early (a rejected key, exhausted
+	// quota: Run's error wraps ErrStopped), or "".
+	Stopped string
 	// GlossaryTerms counts the glossary entries found in the articles
 	// translated, and GlossaryMisses those their translation did not use.
 	GlossaryTerms, GlossaryMisses int
+	// FailedRows are the first MaxFailedRows failed rows, in input order
+	// (rows not done because the run was interrupted, stopped or over
+	// budget included), and FailedMore counts the failed rows after them.
+	FailedRows []FailedRow
+	FailedMore int
+	// Started is when the run started; it ended Elapsed later.
+	Started time.Time
+	// Model and SummaryModel are the models of the two steps.
+	Model, SummaryModel string
 }
 
 // ErrStopped wraps the error that stopped a run early (a rejected key,
@@ -199,7 +211,8 @@ func Run(ctx context.Context, opts Options, c Completer, openSink func(columns [
 	r := newRunner(ctx, opts, c, info)
 	defer r.stopWork()
 	sum, runErr := r.run(ctx, sink)
-	sum.Elapsed = opts.Now().Sub(start)
+	sum.Started, sum.Elapsed = start, opts.Now().Sub(start)
+	sum.Model, sum.SummaryModel = opts.Model, opts.SummaryModel
 	// A run that stopped before any reply came did nothing worth keeping:
 	// the previous outputs stay as they were.
 	if runErr != nil && (!errors.Is(runErr, ErrStopped) || !r.reached.Load()) {
@@ -365,6 +378,9 @@ func (r *runner) run(ctx context.Context, sink Sink) (Summary, error) {
 	stopErr := r.stopErr
 	r.mu.Unlock()
 	sum.Interrupted = ctx.Err() != nil && stopErr == nil
+	if stopErr != nil {
+		sum.Stopped = stopErr.Error()
+	}
 	if r.budget != nil {
 		sum.BudgetReached = r.budget.blown
 	}
@@ -540,6 +556,7 @@ func (r *runner) collect(queue <-chan *future, sink Sink) (Summary, error) {
 			p.skipped.Add(1)
 		default:
 			sum.Failed++
+			sum.addFailed(res)
 			p.failed.Add(1)
 		}
 		sum.Rows++

@@ -64,4 +64,11 @@
 // are exact: no spreadsheet guard, no cut, '<', '>' and '&' unescaped and
 // non-ASCII text as UTF-8 (encoding/json still escapes U+2028 and U+2029,
 // and replaces invalid UTF-8 with U+FFFD).
+//
+// # run.json
+//
+// WriteRunRecord writes the account of a run (a jobs.RunRecord: status,
+// exit code, counts, tokens, cost, the first failed rows) to run.json
+// beside the results, as indented JSON, replaced atomically in the same
+// way as the results (temporary file, fsync, rename, directory fsync).
 package output

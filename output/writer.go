@@ -4,10 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"runtime"
 	"sync"
 
 	"github.com/tarjama/tarjama/jobs"
@@ -59,11 +56,9 @@ type encoder interface {
 
 // outFile is one output in the making.
 type outFile struct {
-	path    string // final path, such as dir/results.csv
-	tmp     *os.File
-	buf     *bufio.Writer
-	enc     encoder
-	renamed bool
+	*atomicFile
+	buf *bufio.Writer
+	enc encoder
 }
 
 // Open creates opts.Dir if needed and a temporary file in it for each
@@ -91,15 +86,11 @@ func Open(opts Options) (_ *Writer, err error) {
 		}
 	}()
 	for _, format := range formats {
-		tmp, err := os.CreateTemp(opts.Dir, ".results."+format+".*.tmp")
+		af, err := createAtomic(opts.Dir, "results."+format)
 		if err != nil {
-			return nil, fmt.Errorf("create temporary file: %w", err)
+			return nil, err
 		}
-		f := &outFile{
-			path: filepath.Join(opts.Dir, "results."+format),
-			tmp:  tmp,
-			buf:  bufio.NewWriterSize(tmp, bufferSize),
-		}
+		f := &outFile{atomicFile: af, buf: bufio.NewWriterSize(af.tmp, bufferSize)}
 		w.files = append(w.files, f)
 		switch format {
 		case FormatCSV:
@@ -161,10 +152,9 @@ func (w *Writer) Close() (err error) {
 		}
 	}
 	for _, f := range w.files {
-		if err := os.Rename(f.tmp.Name(), f.path); err != nil {
+		if err := f.rename(); err != nil {
 			return fmt.Errorf("commit %s: %w", f.path, err)
 		}
-		f.renamed = true
 	}
 	if err := syncDir(w.dir); err != nil {
 		return fmt.Errorf("sync output directory %s: %w", w.dir, err)
@@ -193,43 +183,14 @@ func (f *outFile) finish(perm os.FileMode) error {
 	if err := f.buf.Flush(); err != nil {
 		return err
 	}
-	// CreateTemp made the file 0600.
-	if err := f.tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if err := f.tmp.Sync(); err != nil {
-		return err
-	}
-	return f.tmp.Close()
+	return f.sync(perm)
 }
 
 // removeTemps closes and removes the temporary files that were not renamed.
 func (w *Writer) removeTemps() error {
 	var errs []error
 	for _, f := range w.files {
-		if f.renamed {
-			continue
-		}
-		_ = f.tmp.Close() // may be closed already; the removal is what matters
-		if err := os.Remove(f.tmp.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("remove temporary file: %w", err))
-		}
+		errs = append(errs, f.remove())
 	}
 	return errors.Join(errs...)
-}
-
-// syncDir fsyncs dir so that the renames in it survive a crash.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be fsynced there
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err := d.Sync(); err != nil {
-		_ = d.Close()
-		return err
-	}
-	return d.Close()
 }
