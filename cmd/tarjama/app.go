@@ -52,6 +52,7 @@ func newApp(env *Env) *cli.App {
 			estimateCommandDef(env),
 			batchCommand(env),
 			promptsCommand(env),
+			configCommand(env),
 			{
 				Name:  "version",
 				Usage: "print the version, Go version and commit",
@@ -80,34 +81,41 @@ func commit() string {
 // when present, as the lowest layer below flags and environment.
 func loadConfig(flags []cli.Flag) cli.BeforeFunc {
 	return func(c *cli.Context) error {
-		path := c.String("config")
-		if path == "" {
-			if _, err := os.Stat("tarjama.yaml"); err != nil {
-				return nil
-			}
-			path = "tarjama.yaml"
-		}
-		if _, err := os.Stat(path); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("config file %s does not exist", path)
-			}
-			return fmt.Errorf("read config file: %w", err)
-		}
-		src, err := configSource(path, flags)
-		if err != nil {
-			return err
-		}
-		if err := altsrc.ApplyInputSourceValues(c, src, flags); err != nil {
-			return fmt.Errorf("config file %s: %w", path, err)
-		}
-		return nil
+		_, _, err := applyConfig(c, flags)
+		return err
 	}
 }
 
-// configSource reads a YAML config file for altsrc, with its values brought
-// to the types of the flags they set: altsrc refuses "max-cost: 5" (an
-// integer) for a float flag and "model: 4" for a string flag.
-func configSource(path string, flags []cli.Flag) (altsrc.InputSourceContext, error) {
+// applyConfig sets the flags that neither the command line nor the
+// environment set from the config file, and returns the file's path and
+// values ("" and nil when there is no file).
+func applyConfig(c *cli.Context, flags []cli.Flag) (path string, values map[interface{}]interface{}, err error) {
+	path = c.String("config")
+	if path == "" {
+		if _, err := os.Stat("tarjama.yaml"); err != nil {
+			return "", nil, nil
+		}
+		path = "tarjama.yaml"
+	}
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", nil, fmt.Errorf("config file %s does not exist", path)
+		}
+		return "", nil, fmt.Errorf("read config file: %w", err)
+	}
+	values, err = readConfigFile(path)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := altsrc.ApplyInputSourceValues(c, configSource(path, values, flags), flags); err != nil {
+		return "", nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return path, values, nil
+}
+
+// readConfigFile reads a YAML config file: every key must be the name of a
+// flag of some command (see checkConfigKeys).
+func readConfigFile(path string) (map[interface{}]interface{}, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config file: %w", err)
@@ -116,21 +124,35 @@ func configSource(path string, flags []cli.Flag) (altsrc.InputSourceContext, err
 	if err := yaml.Unmarshal(b, &values); err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
+	if err := checkConfigKeys(path, values); err != nil {
+		return nil, err
+	}
+	return values, nil
+}
+
+// configSource is the config file's values for altsrc, brought to the types
+// of the flags they set: altsrc refuses "max-cost: 5" (an integer) for a
+// float flag and "model: 4" for a string flag. values is left as it is.
+func configSource(path string, values map[interface{}]interface{}, flags []cli.Flag) altsrc.InputSourceContext {
+	typed := make(map[interface{}]interface{}, len(values))
+	for k, v := range values {
+		typed[k] = v
+	}
 	for _, f := range flags {
 		for _, name := range f.Names() {
-			v, ok := values[name]
+			v, ok := typed[name]
 			if !ok || v == nil {
 				continue
 			}
 			switch f.(type) {
 			case *altsrc.StringFlag:
-				values[name] = fmt.Sprint(v)
+				typed[name] = fmt.Sprint(v)
 			case *altsrc.Float64Flag:
 				if n, ok := v.(int); ok {
-					values[name] = float64(n)
+					typed[name] = float64(n)
 				}
 			}
 		}
 	}
-	return altsrc.NewMapInputSource(path, values), nil
+	return altsrc.NewMapInputSource(path, typed)
 }

@@ -66,7 +66,7 @@ func batchCommand(env *Env) *cli.Command {
 			sub("export", "write the requests as Batch API JSONL files, without uploading",
 				"tarjama batch export -i articles.csv --out DIR [flags of run]",
 				"For an engine that reads the Batch API's input format offline, such as\nvLLM's run_batch. Read the results back with tarjama batch import, then\nexport again for the next phase until the outputs are written.",
-				[]cli.Flag{&cli.StringFlag{Name: "out", Usage: "`DIR` for the JSONL input files"}},
+				[]cli.Flag{altsrc.NewStringFlag(&cli.StringFlag{Name: "out", Usage: "`DIR` for the JSONL input files"})},
 				func(ctx context.Context, c *cli.Context, o runOptions, b batchFlags) error {
 					b.Out = c.String("out")
 					return batchRun(ctx, o, b, env, "export")
@@ -182,16 +182,28 @@ func batchRun(ctx context.Context, o runOptions, b batchFlags, env *Env, cmd str
 		return err
 	}
 	printBatchReport(env, o, cmd, rep)
+	code := exitOK
 	switch {
 	case err != nil:
 		fmt.Fprintf(env.Stderr, "tarjama: %v\n", err)
-		return exitStatus(exitFatal)
+		code = exitFatal
 	case !rep.Done:
 		return nil
 	case rep.Summary.Interrupted:
-		return exitStatus(exitInterrupted)
+		code = exitInterrupted
 	case rep.Summary.Failed > 0:
-		return exitStatus(exitRowsFailed)
+		code = exitRowsFailed
+	}
+	if rep.Done {
+		// run.json counts the whole job, not only the last pass.
+		rec := rep.Summary.Record()
+		rec.PromptTokens, rec.CompletionTokens = rep.Usage.PromptTokens, rep.Usage.CompletionTokens
+		rec.CostUSD, rec.CostKnown = rep.Cost, rep.CostKnown
+		rec.Requests = rep.Requests[state.ReqAnswered]
+		writeRunRecord(env, bo.Logger, o, "batch "+cmd, rec, code)
+	}
+	if code != exitOK {
+		return exitStatus(code)
 	}
 	return nil
 }
@@ -214,7 +226,7 @@ func printBatchReport(env *Env, o runOptions, cmd string, rep batch.Report) {
 		}
 	}
 	if rep.Done {
-		fmt.Fprint(w, rep.Summary.Report(o.Output))
+		printSummary(env, o, rep.Summary)
 		cost := "unknown (a model has no price; see --prices)"
 		if rep.CostKnown {
 			cost = fmt.Sprintf("$%.4f", rep.Cost)

@@ -108,6 +108,9 @@ func TestBatchCycle(t *testing.T) {
 	if want := fmt.Sprintf("the whole job: %d batch requests answered", requests); !strings.Contains(res.stderr, want) {
 		t.Errorf("the summary lacks %q:\n%s", want, res.stderr)
 	}
+	if rec := readRunRecord(t, out); rec.Command != "batch collect" || rec.Status != "done" || rec.Requests != requests || rec.OK != 60 || rec.ExitCode != 0 {
+		t.Errorf("run.json = %+v, want batch collect, done, %d requests, 60 ok", rec, requests)
+	}
 	if n := liveRequests(srv); n != 0 {
 		t.Errorf("%d chat completions sent live, want 0", n)
 	}

@@ -45,7 +45,8 @@ func TestRunUsageErrors(t *testing.T) {
 		{[]string{"run", "-i", fixtures, "--format", "csv,xml"}, "--format: "},
 		{[]string{"run", "-i", fixtures, "--log-level", "loud"}, `--log-level "loud"`},
 		{[]string{"run", "-i", fixtures, "--key-points", "0"}, "--key-points 0"},
-		{[]string{"run", "-i", "does-not-exist.csv"}, "open input: open does-not-exist.csv: no such file or directory"},
+		{[]string{"run", "-i", "does-not-exist.csv", "--api-key", "sk-x"}, "open input: open does-not-exist.csv: no such file or directory"},
+		{[]string{"run", "-i", fixtures}, "no API key for api.openai.com: set OPENAI_API_KEY or --api-key"},
 		{[]string{"run", "-i", fixtures, "--prompts", "no-such-dir"}, "no-such-dir"},
 		{[]string{"run", "-i", fixtures, "--config", "no-such.yaml"}, "config file no-such.yaml does not exist"},
 		{[]string{"run", "-i", fixtures, "--base-url", "::not a url"}, "::not a url"},
@@ -189,7 +190,7 @@ func TestConfigPrecedence(t *testing.T) {
 	// A number given to a string flag is taken as its text.
 	numeric := filepath.Join(dir, "numeric.yaml")
 	os.WriteFile(numeric, []byte("id-column: 7\n"), 0o644)
-	if res := runCLI(t, context.Background(), "", "run", "-i", fixtures, "-o", t.TempDir(), "--config", numeric); res.code != 1 || !strings.Contains(res.stderr, `no column "7"`) {
+	if res := runCLI(t, context.Background(), "", "run", "-i", fixtures, "-o", t.TempDir(), "--api-key", testKey, "--config", numeric); res.code != 1 || !strings.Contains(res.stderr, `no column "7"`) {
 		t.Errorf("id-column: 7 from a config file: exit %d, %q", res.code, res.stderr)
 	}
 	if got := model(t, ""); got != "from-file" {

@@ -301,6 +301,18 @@ func TestRunFixturesEndToEnd(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, res.stderr)
 		}
 	}
+	rec := readRunRecord(t, out)
+	want := jobs.RunRecord{
+		Tool: "tarjama", Version: "dev", Command: "run", Status: "done", ExitCode: 0,
+		Input: fixtures, Output: out, Model: jobs.DefaultModel, SummaryModel: jobs.DefaultModel,
+		Rows: 60, OK: 60, Requests: requests, PromptTokens: prompt, CompletionTokens: completion,
+		FailedRows: []jobs.FailedRow{},
+	}
+	rec.StartedAt, rec.FinishedAt, rec.ElapsedSeconds, rec.CostUSD, rec.CostKnown = time.Time{}, time.Time{}, 0, 0, false
+	want.Model, want.SummaryModel = fakeopenai.ModelID, fakeopenai.ModelID
+	if diff := cmp.Diff(want, rec); diff != "" {
+		t.Errorf("run.json (-want +got):\n%s", diff)
+	}
 	// A rerun writes the same files.
 	first, _ := os.ReadFile(filepath.Join(out, "results.json"))
 	if res := runCLI(t, context.Background(), "", runArgs(srv, out, "-i", fixtures, "--format", "csv,json,jsonl")...); res.code != 0 {
@@ -356,7 +368,7 @@ func TestRunFaults(t *testing.T) {
 			rules: []fakeopenai.Rule{with(tr, 0, fakeopenai.Fault{Status: 400, Message: "bad article"})},
 			code:  2, third: "http_400: translate request: HTTP 400: bad article", requests: 9},
 		{name: "404 fails the row without retry",
-			rules: []fakeopenai.Rule{with(kp, 0, fakeopenai.Fault{Status: 404, Message: "The model does not exist"})},
+			rules: []fakeopenai.Rule{with(kp, 0, fakeopenai.Fault{Status: 404, Code: "not_found", Message: "Invalid URL (POST /v1/chat/completions)"})},
 			code:  2, third: "http_404: key_points request", requests: 10},
 		{name: "non-English once is asked again",
 			rules: []fakeopenai.Rule{with(tr, 1, fakeopenai.Fault{NonEnglish: true})},
@@ -440,6 +452,9 @@ func TestRunStops(t *testing.T) {
 	}{
 		{name: "rejected key", opts: fakeopenai.Options{APIKey: "sk-the-right-one-0000"}, key: testKey,
 			message: "OPENAI_API_KEY", reason: "http_401: "},
+		{name: "model not found", opts: fakeopenai.Options{APIKey: testKey}, key: testKey,
+			rule:    fakeopenai.Rule{Fault: fakeopenai.Fault{Status: 404, Code: "model_not_found", Message: "The model `gpt-9` does not exist or you do not have access to it."}},
+			message: "the server has no such model (check --model", reason: "http_404: "},
 		{name: "exhausted quota", opts: fakeopenai.Options{APIKey: testKey}, key: testKey,
 			rule:    fakeopenai.Rule{Fault: fakeopenai.Fault{Status: 429, Code: "insufficient_quota", Type: "insufficient_quota", Message: "You exceeded your current quota"}},
 			message: "You exceeded your current quota", reason: "insufficient_quota: "},
@@ -470,6 +485,10 @@ func TestRunStops(t *testing.T) {
 			}
 			if !strings.Contains(res.stderr, "outputs not written") {
 				t.Errorf("summary does not say the outputs were kept:\n%s", res.stderr)
+			}
+			rec := readRunRecord(t, out)
+			if rec.Status != "stopped" || rec.ExitCode != 1 || !strings.Contains(rec.Error, tt.message) || rec.Rows != 5 || rec.Failed != 5 {
+				t.Errorf("run.json = %+v, want stopped, exit 1, the error, 5 rows failed", rec)
 			}
 			if len(res.sleeps) != 0 {
 				t.Errorf("waited %v before stopping", res.sleeps)
@@ -514,6 +533,9 @@ func TestRunInterruptFinishesInFlight(t *testing.T) {
 	}
 	if got := srv.Stats().Requests; got != 6 {
 		t.Errorf("%d requests, want 6: no new request after the interrupt", got)
+	}
+	if rec := readRunRecord(t, out); rec.Status != "interrupted" || rec.ExitCode != 130 || rec.OK != 3 || rec.Failed != 2 || len(rec.FailedRows) != 2 {
+		t.Errorf("run.json = %+v, want interrupted, exit 130, 3 ok, 2 failed rows listed", rec)
 	}
 	if !strings.Contains(res.stderr, "interrupted: 5 rows: 3 ok, 0 skipped, 2 failed") {
 		t.Errorf("summary:\n%s", res.stderr)
@@ -792,4 +814,18 @@ func excerptOf(s string) string {
 		return string(r[len(r)-60:])
 	}
 	return s
+}
+
+// readRunRecord reads run.json from dir.
+func readRunRecord(t *testing.T, dir string) jobs.RunRecord {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec jobs.RunRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatalf("run.json: %v", err)
+	}
+	return rec
 }

@@ -1,12 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"unicode"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -222,4 +228,106 @@ func TestRunKeepsOriginalText(t *testing.T) {
 	if orig.Title != a.title || orig.Body != a.body || orig.ID != a.id || orig.Removed != st.Total() {
 		t.Errorf("kept %+v, want the input's title and body, id %s, %d removed", orig, a.id, st.Total())
 	}
+}
+
+// TestLogs runs a night with a row that fails (its reply quotes Arabic
+// text) and a glossary miss, with JSON logs at info level: every line is
+// JSON, every line about an article carries its id, no line carries
+// article text or the key. At debug level the details come.
+func TestLogs(t *testing.T) {
+	arts := readFixtures(t, fixtures)[:4]
+	in := writeArticles(t, t.TempDir(), arts)
+	for _, level := range []string{"info", "debug"} {
+		t.Run(level, func(t *testing.T) {
+			srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+			srv.Script(fakeopenai.Rule{Match: arts[1].title, Step: fakeopenai.StepTranslate, Times: 2, Fault: fakeopenai.Fault{NonEnglish: true}},
+				fakeopenai.Rule{Step: fakeopenai.StepTranslate, Fault: fakeopenai.Fault{IgnoreGlossary: true}})
+			res := runCLI(t, context.Background(), "", runArgs(srv, t.TempDir(), "-i", in, "--log-format", "json", "--log-level", level, "--glossary", exampleGlossary)...)
+			if res.code != 2 {
+				t.Fatalf("exit %d, want 2; stderr:\n%s", res.code, res.stderr)
+			}
+			var perArticle, arabic int
+			for _, line := range strings.Split(res.stderr, "\n") {
+				if !strings.HasPrefix(line, "{") {
+					continue // the closing summary
+				}
+				var rec map[string]any
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Errorf("not a JSON log line: %q", line)
+					continue
+				}
+				msg, _ := rec["msg"].(string)
+				if msg == "row failed" || msg == "translation misses glossary entries" || strings.HasPrefix(msg, "row failed:") {
+					perArticle++
+					if id, _ := rec["article_id"].(string); id == "" {
+						t.Errorf("a line about an article has no article_id: %s", line)
+					}
+				}
+				if strings.ContainsFunc(line, func(r rune) bool { return unicode.Is(unicode.Arabic, r) }) {
+					arabic++
+				}
+				if strings.Contains(line, testKey) {
+					t.Errorf("the key in a log line: %s", line)
+				}
+			}
+			if perArticle < 2 {
+				t.Errorf("%d lines about articles: the test proves little\n%s", perArticle, res.stderr)
+			}
+			if level == "info" && arabic > 0 {
+				t.Errorf("%d log lines at info level carry article text:\n%s", arabic, res.stderr)
+			}
+			if level == "debug" && arabic == 0 {
+				t.Errorf("no details at debug level:\n%s", res.stderr)
+			}
+		})
+	}
+}
+
+// TestRunOnATerminal runs with standard error taken for a terminal: a live
+// bar ends on its final frame, log lines come out whole above it, and the
+// summary is a table.
+func TestRunOnATerminal(t *testing.T) {
+	arts := readFixtures(t, fixtures)[:10]
+	in := writeArticles(t, t.TempDir(), arts)
+	srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+	srv.Script(fakeopenai.Rule{Match: arts[3].title, Step: fakeopenai.StepTranslate, Times: 2, Fault: fakeopenai.Fault{Status: 400}})
+	var stderr, stdout syncBuffer
+	args := runArgs(srv, t.TempDir(), "-i", in)
+	args = slices.DeleteFunc(args, func(a string) bool { return a == "--no-progress" })
+	code := Main(context.Background(), append([]string{"tarjama"}, args...), Env{
+		Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Terminal: true,
+	})
+	out := stderr.String()
+	if code != 2 {
+		t.Fatalf("exit %d, want 2; stderr:\n%s", code, out)
+	}
+	for _, want := range []string{"10/10", "failed 1", "tokens "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the bar's last frame lacks %q:\n%s", want, out)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^rows +10$`).MatchString(out) || !regexp.MustCompile(`(?m)^failed +1$`).MatchString(out) {
+		t.Errorf("the summary is not a table:\n%s", out)
+	}
+	if !regexp.MustCompile(`(?m)^time=\S+ level=WARN msg="row failed" article_id=` + regexp.QuoteMeta(arts[3].id) + ` step=translate reason=http_400$`).MatchString(out) {
+		t.Errorf("the log line of the failed row is not whole on a line of its own:\n%q", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the bar's goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

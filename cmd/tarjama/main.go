@@ -16,26 +16,32 @@ import (
 	"time"
 
 	"github.com/tarjama/tarjama/internal/llm"
+	"github.com/tarjama/tarjama/internal/progress"
 )
 
 func main() {
 	ctx, cancel := context.WithCancel(context.Background())
 	abort := make(chan struct{})
+	// Everything written to standard error goes through logs, so that it
+	// is printed above the progress bar while the bar is live.
+	logs := progress.NewRedirect(os.Stderr)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sigs // first: stop starting new work, let requests in flight finish
-		fmt.Fprintln(os.Stderr, "tarjama: interrupted: finishing the requests in flight, then writing the outputs (interrupt again to cancel them)")
+		fmt.Fprintln(logs, "tarjama: interrupted: finishing the requests in flight, then writing the outputs (interrupt again to cancel them)")
 		cancel()
 		<-sigs // second: cancel those too
-		fmt.Fprintln(os.Stderr, "tarjama: interrupted again: cancelling the requests in flight")
+		fmt.Fprintln(logs, "tarjama: interrupted again: cancelling the requests in flight")
 		close(abort)
 	}()
 	os.Exit(Main(ctx, os.Args, Env{
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		Abort:  abort,
+		Stdin:    os.Stdin,
+		Stdout:   os.Stdout,
+		Stderr:   logs,
+		BarOut:   os.Stderr,
+		Terminal: progress.IsTerminal(os.Stderr),
+		Abort:    abort,
 	}))
 }
 
@@ -43,16 +49,34 @@ func main() {
 type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// BarOut is where the progress bar is drawn, Stderr's own writer when
+	// Stderr is a *progress.Redirect; Terminal reports that it is a
+	// terminal (a live bar, and the summary as a table).
+	BarOut   io.Writer
+	Terminal bool
 	// Abort is closed on a second interrupt.
 	Abort <-chan struct{}
 	// Sleep, when set, replaces the waits between retries (tests).
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Clock, when set, replaces real time in the rate limiter (tests).
 	Clock llm.Clock
+
+	// logs is Stderr, through which log lines reach the terminal above
+	// the bar.
+	logs *progress.Redirect
 }
 
 // Main runs the command line args and returns the exit status.
 func Main(ctx context.Context, args []string, env Env) int {
+	if r, ok := env.Stderr.(*progress.Redirect); ok {
+		env.logs = r
+	} else {
+		if env.BarOut == nil {
+			env.BarOut = env.Stderr
+		}
+		env.logs = progress.NewRedirect(env.Stderr)
+		env.Stderr = env.logs
+	}
 	app := newApp(&env)
 	err := app.RunContext(ctx, args)
 	return exitCode(err, env.Stderr)

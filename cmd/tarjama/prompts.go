@@ -7,22 +7,33 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
 
 	"github.com/tarjama/tarjama/glossary"
 	"github.com/tarjama/tarjama/jobs"
 	"github.com/tarjama/tarjama/prompts"
 )
 
+// promptsFlags are the flags of prompts list and show; the config file may
+// set them too.
+func promptsFlags() []cli.Flag {
+	return []cli.Flag{
+		configFlag(),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "prompts", Usage: "`DIR` of templates that override the embedded ones, file by file"}),
+	}
+}
+
 func promptsCommand(env *Env) *cli.Command {
-	dirFlag := &cli.StringFlag{Name: "prompts", Usage: "`DIR` of templates that override the embedded ones, file by file"}
+	listFlags, showFlags := promptsFlags(), promptsFlags()
 	return &cli.Command{
 		Name:  "prompts",
 		Usage: "list, show and render the prompt templates",
 		Subcommands: []*cli.Command{
 			{
-				Name:  "list",
-				Usage: "list the templates and where each comes from",
-				Flags: []cli.Flag{dirFlag},
+				Name:   "list",
+				Usage:  "list the templates and where each comes from",
+				Flags:  listFlags,
+				Before: loadConfig(listFlags),
 				Action: func(c *cli.Context) error {
 					return promptsList(c.String("prompts"), env)
 				},
@@ -31,7 +42,8 @@ func promptsCommand(env *Env) *cli.Command {
 				Name:      "show",
 				Usage:     "print a template's source",
 				ArgsUsage: "NAME",
-				Flags:     []cli.Flag{dirFlag},
+				Flags:     showFlags,
+				Before:    loadConfig(showFlags),
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return &usageError{"prompts show: want one template name", "tarjama prompts show translate"}
@@ -45,29 +57,30 @@ func promptsCommand(env *Env) *cli.Command {
 				// One subcommand per template, so that flags may follow the
 				// name: urfave/cli v2 stops parsing flags at the first
 				// argument.
-				Subcommands: []*cli.Command{renderCommand("translate", dirFlag, env), renderCommand("key_points", dirFlag, env)},
+				Subcommands: []*cli.Command{renderCommand("translate", env), renderCommand("key_points", env)},
 			},
 		},
 	}
 }
 
-func renderCommand(name string, dirFlag cli.Flag, env *Env) *cli.Command {
+func renderCommand(name string, env *Env) *cli.Command {
+	flags := append(promptsFlags(),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "CSV `FILE` to take the row from"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "row", Value: 1, Usage: "1-based data row `N` (the header is not counted)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "id-column", Value: "id", Usage: "input `COLUMN` holding the id"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "title-column", Value: "title", Usage: "input `COLUMN` holding the title"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "body-column", Value: "body", Usage: "input `COLUMN` holding the body"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "key-points", Value: jobs.DefaultKeyPoints, Usage: "how many key points (`N`)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "translation", Usage: "English `TEXT` to use as the translation when rendering key_points (default: a placeholder)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-chunk-tokens", Value: jobs.DefaultMaxChunkTokens, Usage: "as for run: a longer body is rendered part by part (`N`)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "glossary", Usage: "as for run: the glossary `FILE` whose entries found in each part are sent with it"}),
+	)
 	return &cli.Command{
 		Name:      name,
 		Usage:     "render the " + name + " messages for row N of the input",
 		UsageText: "tarjama prompts render " + name + " --input FILE --row N",
-		Flags: []cli.Flag{
-			dirFlag,
-			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "CSV `FILE` to take the row from"},
-			&cli.IntFlag{Name: "row", Value: 1, Usage: "1-based data row `N` (the header is not counted)"},
-			&cli.StringFlag{Name: "id-column", Value: "id", Usage: "input `COLUMN` holding the id"},
-			&cli.StringFlag{Name: "title-column", Value: "title", Usage: "input `COLUMN` holding the title"},
-			&cli.StringFlag{Name: "body-column", Value: "body", Usage: "input `COLUMN` holding the body"},
-			&cli.IntFlag{Name: "key-points", Value: jobs.DefaultKeyPoints, Usage: "how many key points (`N`)"},
-			&cli.StringFlag{Name: "translation", Usage: "English `TEXT` to use as the translation when rendering key_points (default: a placeholder)"},
-			&cli.IntFlag{Name: "max-chunk-tokens", Value: jobs.DefaultMaxChunkTokens, Usage: "as for run: a longer body is rendered part by part (`N`)"},
-			&cli.StringFlag{Name: "glossary", Usage: "as for run: the glossary `FILE` whose entries found in each part are sent with it"},
-		},
+		Flags:     flags,
+		Before:    loadConfig(flags),
 		Action: func(c *cli.Context) error {
 			in := jobs.InputOptions{}
 			if c.IsSet("id-column") {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tarjama/tarjama/glossary"
 	"github.com/tarjama/tarjama/internal/llm"
+	"github.com/tarjama/tarjama/internal/progress"
 	"github.com/tarjama/tarjama/internal/state"
 	"github.com/tarjama/tarjama/internal/tokens"
 	"github.com/tarjama/tarjama/jobs"
@@ -255,28 +256,90 @@ func runCommand(ctx context.Context, o runOptions, env *Env) error {
 	if err != nil {
 		return err
 	}
-	if !o.NoProgress && !o.Quiet {
-		stop := reportProgress(ctx, log, opts.Progress, o.ProgressInterval)
-		defer stop()
-	}
+	stop := showProgress(ctx, o, env, log, opts.Progress)
 	sum, err := jobs.Run(ctx, opts, tokens.Checked(client, counter, cal), func(columns []string) (jobs.Sink, error) {
 		return output.Open(output.Options{Dir: o.Output, Formats: formats, Excel: o.Excel, Columns: columns})
 	})
+	stop()
 	if err != nil && !errors.Is(err, jobs.ErrStopped) {
 		return err
 	}
-	fmt.Fprint(env.Stderr, sum.Report(o.Output))
+	printSummary(env, o, sum)
 	fmt.Fprint(env.Stderr, rateReport(client.RateStats(), cal))
+	code := exitOK
 	switch {
 	case err != nil:
 		fmt.Fprintf(env.Stderr, "tarjama: %v\n", err)
-		return exitStatus(exitFatal)
+		if hint := stopHint(err, o); hint != "" {
+			fmt.Fprintf(env.Stderr, "Try: %s\n", hint)
+		}
+		code = exitFatal
 	case sum.Interrupted:
-		return exitStatus(exitInterrupted)
+		code = exitInterrupted
 	case sum.Failed > 0:
-		return exitStatus(exitRowsFailed)
+		code = exitRowsFailed
+	}
+	writeRunRecord(env, log, o, "run", sum.Record(), code)
+	if code != exitOK {
+		return exitStatus(code)
 	}
 	return nil
+}
+
+// showProgress starts the progress display of a run, unless --quiet or
+// --no-progress: a live bar on a terminal, a log line every
+// --progress-interval elsewhere. stop ends it before the summary is printed.
+func showProgress(ctx context.Context, o runOptions, env *Env, log *slog.Logger, p *jobs.Progress) (stop func()) {
+	if o.NoProgress || o.Quiet {
+		return func() {}
+	}
+	return progress.Start(ctx, p, progress.Options{
+		Out: env.BarOut, Terminal: env.Terminal, Logs: env.logs,
+		Logger: log, Interval: o.ProgressInterval,
+	})
+}
+
+// printSummary prints the closing summary: a table on a terminal, lines
+// that a log keeps well otherwise.
+func printSummary(env *Env, o runOptions, sum jobs.Summary) {
+	if env.Terminal {
+		fmt.Fprint(env.Stderr, sum.Table(o.Output))
+		return
+	}
+	fmt.Fprint(env.Stderr, sum.Report(o.Output))
+}
+
+// writeRunRecord writes run.json beside the outputs, for a nightly report or
+// a monitor. A failure to write it is told, and changes nothing else.
+func writeRunRecord(env *Env, log *slog.Logger, o runOptions, command string, rec jobs.RunRecord, code int) {
+	rec.Version, rec.Command, rec.ExitCode = version, command, code
+	rec.Input, rec.Output = o.Input, o.Output
+	if err := output.WriteRunRecord(o.Output, rec); err != nil {
+		log.Error("write run.json", "dir", o.Output, "err", err)
+	}
+}
+
+// stopHint is what to do about the error that stopped a run.
+func stopHint(err error, o runOptions) string {
+	var ce *jobs.CallError
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	switch {
+	case ce.Reason == "connection":
+		base := o.BaseURL
+		if base == "" {
+			base = llm.DefaultBaseURL
+		}
+		return fmt.Sprintf("check --base-url (now %s; OPENAI_BASE_URL) and that the server is up and reachable from here", base)
+	case ce.Reason == "http_401":
+		return "check the key: OPENAI_API_KEY or --api-key, for the server at --base-url"
+	case ce.Reason == llm.ReasonInsufficientQuota:
+		return "add credit or raise the limit at your provider; a rerun then pays only for the rows not done"
+	case ce.Status == 404:
+		return fmt.Sprintf("check --model (now %s) against the models the server lists", o.Model)
+	}
+	return ""
 }
 
 // estimatePrompt is how the rate limiter counts a prompt: with the offline
@@ -400,27 +463,4 @@ func (o runOptions) prices() (jobs.Prices, error) {
 		prices = prices.Scaled(0.5)
 	}
 	return prices, nil
-}
-
-// reportProgress logs a progress line every interval until stopped.
-func reportProgress(ctx context.Context, log *slog.Logger, p *jobs.Progress, every time.Duration) (stop func()) {
-	if every <= 0 {
-		return func() {}
-	}
-	done := make(chan struct{})
-	t := time.NewTicker(every)
-	go func() {
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				s := p.Snapshot()
-				log.Info("progress", "done", s.Rows, "total", s.Total, "ok", s.OK, "failed", s.Failed,
-					"skipped", s.Skipped, "requests", s.Requests, "retries", s.Retries)
-			}
-		}
-	}()
-	return func() { close(done) }
 }
