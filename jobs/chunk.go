@@ -93,6 +93,9 @@ var cutters = []func(prev rune) bool{
 // splitLong cuts s into pieces of at most max runes, each cut at a space
 // that follows the strongest mark found, trimming the spaces at the cuts.
 func splitLong(s string, max int) []string {
+	// Trimmed first: white space at the start of a paragraph would be
+	// taken for a cut at 0 and keep the paragraph whole.
+	s = strings.TrimSpace(s)
 	var pieces []string
 	for utf8.RuneCountInString(s) > max {
 		cut := -1
