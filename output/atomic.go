@@ -107,3 +107,31 @@ func syncDir(dir string) error {
 	}
 	return d.Close()
 }
+
+// mkdirAll creates dir and its missing parents with mode perm, which,
+// unlike os.MkdirAll's, the process's umask does not narrow. Directories
+// that exist keep their mode.
+func mkdirAll(dir string, perm os.FileMode) error {
+	dir = filepath.Clean(dir)
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return &fs.PathError{Op: "mkdir", Path: dir, Err: errors.New("not a directory")}
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := mkdirAll(parent, perm); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, perm); err != nil {
+		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
+			return nil // made by another process meanwhile
+		}
+		return err
+	}
+	return os.Chmod(dir, perm)
+}

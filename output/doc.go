@@ -13,6 +13,12 @@
 // so only the rename itself can fail), the directory holds a new file next
 // to an old one, and Close reports the error.
 //
+// Files and directories are private by default: output creates the files
+// 0600 (temporary files included) and the directories it makes 0700, since
+// they hold the articles. Options.Perm (and WriteRunRecord's perm) sets
+// other modes, exactly: the process's umask does not narrow them. An
+// existing directory keeps its mode.
+//
 // The lower-level CSVWriter, JSONWriter and JSONLWriter take an io.Writer.
 //
 // # results.csv

@@ -43,7 +43,7 @@ func testRecord() jobs.RunRecord {
 func TestWriteRunRecord(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out") // created by WriteRunRecord
 	want := testRecord()
-	if err := WriteRunRecord(dir, want); err != nil {
+	if err := WriteRunRecord(dir, want, Perm{}); err != nil {
 		t.Fatalf("WriteRunRecord: %v", err)
 	}
 	if diff := cmp.Diff([]string{"run.json"}, listDir(t, dir)); diff != "" {
@@ -88,7 +88,7 @@ func TestWriteRunRecord(t *testing.T) {
 
 func TestWriteRunRecordNoFailedRows(t *testing.T) {
 	dir := t.TempDir()
-	if err := WriteRunRecord(dir, jobs.Summary{}.Record()); err != nil {
+	if err := WriteRunRecord(dir, jobs.Summary{}.Record(), Perm{}); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(filepath.Join(dir, RunRecordName))
@@ -110,7 +110,7 @@ func TestWriteRunRecordReplaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := testRecord()
-	if err := WriteRunRecord(dir, rec); err != nil {
+	if err := WriteRunRecord(dir, rec, Perm{}); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "run.json"))
@@ -139,7 +139,7 @@ func TestWriteRunRecordFails(t *testing.T) {
 	}{
 		{
 			name:  "record that cannot be encoded",
-			write: func(dir string) error { return WriteRunRecord(dir, badRecord{}) },
+			write: func(dir string) error { return WriteRunRecord(dir, badRecord{}, Perm{}) },
 			want:  errBoom,
 		},
 		{
@@ -189,7 +189,7 @@ func TestWriteRunRecordFails(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(dir, "run.json", "x"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		err := WriteRunRecord(dir, testRecord())
+		err := WriteRunRecord(dir, testRecord(), Perm{})
 		if err == nil || !strings.Contains(err.Error(), "commit "+filepath.Join(dir, "run.json")) {
 			t.Errorf("error=%v, want a failed commit of run.json", err)
 		}
@@ -198,7 +198,7 @@ func TestWriteRunRecordFails(t *testing.T) {
 		}
 	})
 
-	if err := WriteRunRecord("", testRecord()); !errors.Is(err, ErrNoDir) {
+	if err := WriteRunRecord("", testRecord(), Perm{}); !errors.Is(err, ErrNoDir) {
 		t.Errorf("WriteRunRecord(\"\")=%v, want %v", err, ErrNoDir)
 	}
 }
@@ -208,7 +208,7 @@ func TestWriteRunRecordFails(t *testing.T) {
 func TestWriteRunRecordReadersSeeWholeFiles(t *testing.T) {
 	dir := t.TempDir()
 	rec := testRecord()
-	if err := WriteRunRecord(dir, rec); err != nil {
+	if err := WriteRunRecord(dir, rec, Perm{}); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -239,7 +239,7 @@ func TestWriteRunRecordReadersSeeWholeFiles(t *testing.T) {
 		for j := range i % 20 {
 			rec.FailedRows = append(rec.FailedRows, jobs.FailedRow{Row: j + 1, ID: fmt.Sprint(j), Error: strings.Repeat("x", 100*i)})
 		}
-		if err := WriteRunRecord(dir, rec); err != nil {
+		if err := WriteRunRecord(dir, rec, Perm{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,15 +10,40 @@ import (
 	"github.com/tarjama/tarjama/jobs"
 )
 
-// DefaultPerm is the permission of the output files when Options.Perm is 0.
-const DefaultPerm os.FileMode = 0o644
+// DefaultPerm and DefaultDirPerm are the modes of the files and the
+// directories that output creates when Perm leaves them 0: readable by
+// their owner only, since the outputs hold the articles.
+const (
+	DefaultPerm    os.FileMode = 0o600
+	DefaultDirPerm os.FileMode = 0o700
+)
+
+// Perm is the modes of what output creates: File for the outputs (results.*,
+// run.json), Dir for the directories it makes (an existing directory keeps
+// its mode). A zero field means DefaultPerm or DefaultDirPerm. The modes
+// are set exactly: the process's umask does not narrow them.
+type Perm struct {
+	File, Dir os.FileMode
+}
+
+// withDefaults returns p with its zero fields set to the defaults.
+func (p Perm) withDefaults() Perm {
+	p.File, p.Dir = p.File.Perm(), p.Dir.Perm()
+	if p.File == 0 {
+		p.File = DefaultPerm
+	}
+	if p.Dir == 0 {
+		p.Dir = DefaultDirPerm
+	}
+	return p
+}
 
 // bufferSize is the write buffer of each output file.
 const bufferSize = 64 << 10
 
 // Options configures Open.
 type Options struct {
-	// Dir is the output directory, created (0755) if missing.
+	// Dir is the output directory, created (with Perm.Dir) if missing.
 	Dir string
 	// Formats are the formats to write: any of "csv", "json", "jsonl".
 	Formats []string
@@ -28,8 +53,9 @@ type Options struct {
 	// Columns are the carried-through column names, in input order, for
 	// results.csv.
 	Columns []string
-	// Perm is the permission of the output files; 0 means DefaultPerm.
-	Perm os.FileMode
+	// Perm is the modes of the output files and of the directories Open
+	// creates; the zero value means DefaultPerm and DefaultDirPerm.
+	Perm Perm
 }
 
 // Writer writes the results to every format in Options.Formats at once,
@@ -72,14 +98,11 @@ func Open(opts Options) (_ *Writer, err error) {
 	if opts.Dir == "" {
 		return nil, ErrNoDir
 	}
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+	perm := opts.Perm.withDefaults()
+	if err := mkdirAll(opts.Dir, perm.Dir); err != nil {
 		return nil, fmt.Errorf("create output directory: %w", err)
 	}
-	perm := opts.Perm.Perm()
-	if perm == 0 {
-		perm = DefaultPerm
-	}
-	w := &Writer{dir: opts.Dir, perm: perm}
+	w := &Writer{dir: opts.Dir, perm: perm.File}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, w.removeTemps())

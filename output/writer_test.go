@@ -86,12 +86,13 @@ func checkUntouched(t *testing.T, dir string, old map[string]string) {
 
 func TestWriterClose(t *testing.T) {
 	for _, tt := range []struct {
-		name string
-		perm os.FileMode
-		want os.FileMode
+		name          string
+		perm          Perm
+		want, wantDir os.FileMode
 	}{
-		{"default perm", 0, 0o644},
-		{"perm 0600", 0o600, 0o600},
+		{"default perm", Perm{}, 0o600, 0o700},
+		{"umask 022", Perm{File: 0o644, Dir: 0o755}, 0o644, 0o755},
+		{"file 0640 only", Perm{File: 0o640}, 0o640, 0o700},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "out", "nightly") // created by Open
@@ -123,6 +124,15 @@ func TestWriterClose(t *testing.T) {
 				}
 				if got := fi.Mode().Perm(); got != tt.want && runtime.GOOS != "windows" {
 					t.Errorf("%s perm=%v, want %v", name, got, tt.want)
+				}
+			}
+			for _, d := range []string{dir, filepath.Dir(dir)} {
+				fi, err := os.Stat(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := fi.Mode().Perm(); got != tt.wantDir && runtime.GOOS != "windows" {
+					t.Errorf("directory %s perm=%v, want %v", d, got, tt.wantDir)
 				}
 			}
 			if err := w.Abort(); err != nil {

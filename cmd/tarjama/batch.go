@@ -123,7 +123,7 @@ func batchOptions(ctx context.Context, o runOptions, b batchFlags, env *Env, mus
 		cleanup()
 		return bo, func() {}, &usageError{fmt.Sprintf("no state file at %s: nothing was submitted from there", statePath), "tarjama batch submit -i articles.csv -o " + o.Output}
 	}
-	store, err := state.Open(ctx, statePath, state.Options{Logger: log})
+	store, err := state.Open(ctx, statePath, o.stateOptions(log))
 	if err != nil {
 		cleanup()
 		return bo, func() {}, err
@@ -139,7 +139,7 @@ func batchOptions(ctx context.Context, o runOptions, b batchFlags, env *Env, mus
 	bo = batch.Options{
 		Job: opts, Store: store, API: client,
 		OpenSink: func(columns []string) (jobs.Sink, error) {
-			return output.Open(output.Options{Dir: o.Output, Formats: formats, Excel: o.Excel, Columns: columns})
+			return output.Open(output.Options{Dir: o.Output, Formats: formats, Excel: o.Excel, Columns: columns, Perm: o.outputPerm()})
 		},
 		MaxRetries: o.MaxRetries,
 		MaxLines:   b.MaxLines, MaxBytes: b.MaxBytes,
@@ -260,6 +260,9 @@ func batchStatus(ctx context.Context, o runOptions, env *Env) error {
 	if err != nil {
 		return err
 	}
+	if _, err := parseUmask(o.Umask); err != nil {
+		return err
+	}
 	statePath := o.State
 	if statePath == "" {
 		statePath = filepath.Join(o.Output, "state.db")
@@ -267,7 +270,7 @@ func batchStatus(ctx context.Context, o runOptions, env *Env) error {
 	if _, err := os.Stat(statePath); err != nil {
 		return &usageError{fmt.Sprintf("no state file at %s: nothing was submitted from there", statePath), "tarjama batch status -o DIR (the --output of the submit)"}
 	}
-	store, err := state.Open(ctx, statePath, state.Options{Logger: log})
+	store, err := state.Open(ctx, statePath, o.stateOptions(log))
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ func runFlags() []cli.Flag {
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "force", Usage: "ignore the replies kept in the state file and pay for every request again (the new replies replace them)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "retry-failed", Value: true, Usage: "retry the rows that failed in an earlier run; --retry-failed=false writes their earlier failure again"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "format", Value: "csv,json", Usage: "output formats, any of `csv,json,jsonl`"}),
+		&umaskFlag{altsrc.NewStringFlag(&cli.StringFlag{Name: "umask", Value: defaultUmask, Usage: "`OCTAL` mask of the modes of the files and directories tarjama creates (outputs, run.json, the state file): 077 keeps them to their owner (files 0600, directories 0700), 022 lets others read them (0644, 0755)"})},
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "base-url", EnvVars: []string{"OPENAI_BASE_URL"}, Usage: "OpenAI-compatible endpoint `URL` (default OpenAI's, https://api.openai.com/v1)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "api-key", EnvVars: []string{"OPENAI_API_KEY"}, Usage: "API `KEY`; never printed, logged or written; may be empty for a local server"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "api-version", EnvVars: []string{"OPENAI_API_VERSION"}, Usage: "Azure OpenAI api-version (`VERSION`); used only for an Azure base URL (default " + llm.DefaultAzureAPIVersion + ")"}),
@@ -68,6 +70,7 @@ func runFlags() []cli.Flag {
 // runOptions is everything the run command was told.
 type runOptions struct {
 	Input, Output, Formats      string
+	Umask                       string
 	State                       string
 	Force, RetryFailed          bool
 	BaseURL, APIKey, APIVersion string
@@ -96,6 +99,7 @@ type runOptions struct {
 func runOptionsFrom(c *cli.Context) runOptions {
 	return runOptions{
 		Input: c.String("input"), Output: c.String("output"), Formats: c.String("format"),
+		Umask: c.String("umask"),
 		State: c.String("state"), Force: c.Bool("force"), RetryFailed: c.Bool("retry-failed"),
 		BaseURL: c.String("base-url"), APIKey: c.String("api-key"), APIVersion: c.String("api-version"),
 		Model: c.String("model"), SummaryModel: c.String("summary-model"),
@@ -124,6 +128,9 @@ func (e *usageError) Error() string { return e.msg }
 func (e *usageError) Hint() string  { return e.hint }
 
 func (o runOptions) validate() error {
+	if _, err := parseUmask(o.Umask); err != nil {
+		return err
+	}
 	switch {
 	case o.Input == "":
 		return &usageError{"no input", "tarjama run -i articles.csv (or -i - to read standard input)"}
@@ -149,6 +156,62 @@ func (o runOptions) validate() error {
 		return &usageError{"--model is empty", "--model gpt-4.1-mini, or set TARJAMA_MODEL"}
 	}
 	return nil
+}
+
+// defaultUmask is --umask's default: what tarjama creates is its owner's
+// alone, since the outputs and the state file hold the articles.
+const defaultUmask = "077"
+
+// parseUmask reads --umask: an octal mask from 0 to 0777 ("022", "0022" or
+// "0o022") that leaves the owner's bits alone, since tarjama reads and
+// writes what it creates.
+func parseUmask(s string) (os.FileMode, error) {
+	digits := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(s), "0o"), "0O")
+	m, err := strconv.ParseUint(digits, 8, 32)
+	switch {
+	case err != nil || digits == "" || m > 0o777:
+		return 0, &usageError{fmt.Sprintf("--umask %q: want an octal mask from 0 to 0777", s), "--umask 022 (files 0644, directories 0755)"}
+	case m&0o700 != 0:
+		return 0, &usageError{fmt.Sprintf("--umask %q: must leave the owner's permissions (tarjama reads and writes what it creates)", s), "--umask 022 (files 0644, directories 0755)"}
+	}
+	return os.FileMode(m), nil
+}
+
+// umaskFlag is --umask, which a config file must give as a string: YAML
+// reads "umask: 077" as the number 63 and "umask: 22" as 22, so an integer
+// cannot be told back into the digits that were written.
+type umaskFlag struct{ *altsrc.StringFlag }
+
+func (f *umaskFlag) ApplyInputSourceValue(c *cli.Context, isc altsrc.InputSourceContext) error {
+	if !c.IsSet(f.Name) {
+		if _, err := isc.String(f.Name); err != nil {
+			return &usageError{"umask: write the mask quoted (YAML reads 077 as the number 63)", `umask: "022"`}
+		}
+	}
+	return f.StringFlag.ApplyInputSourceValue(c, isc)
+}
+
+// perms are the modes of the files and directories tarjama creates, from
+// --umask (the default's when it does not parse: validate refuses it
+// first).
+func (o runOptions) perms() (file, dir os.FileMode) {
+	mask, err := parseUmask(o.Umask)
+	if err != nil {
+		mask, _ = parseUmask(defaultUmask)
+	}
+	return 0o666 &^ mask, 0o777 &^ mask
+}
+
+// outputPerm is the modes of the outputs and run.json.
+func (o runOptions) outputPerm() output.Perm {
+	file, dir := o.perms()
+	return output.Perm{File: file, Dir: dir}
+}
+
+// stateOptions are the options of the state file.
+func (o runOptions) stateOptions(log *slog.Logger) state.Options {
+	file, dir := o.perms()
+	return state.Options{Logger: log, Perm: file, DirPerm: dir}
 }
 
 // newLogger builds the one logger of the process, on standard error.
@@ -216,10 +279,11 @@ func (o runOptions) inputOptions() jobs.InputOptions {
 
 // stateOpener opens the state file when jobs.Run asks (once the input has
 // passed its check), and closes it when the command is done.
-func stateOpener(path string, log *slog.Logger) (open func(context.Context) (jobs.Store, error), close func()) {
+func stateOpener(path string, opts state.Options) (open func(context.Context) (jobs.Store, error), close func()) {
 	var store *state.Store
+	log := opts.Logger
 	open = func(ctx context.Context) (jobs.Store, error) {
-		s, err := state.Open(ctx, path, state.Options{Logger: log})
+		s, err := state.Open(ctx, path, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -258,7 +322,7 @@ func runCommand(ctx context.Context, o runOptions, env *Env) error {
 	}
 	stop := showProgress(ctx, o, env, log, opts.Progress)
 	sum, err := jobs.Run(ctx, opts, tokens.Checked(client, counter, cal), func(columns []string) (jobs.Sink, error) {
-		return output.Open(output.Options{Dir: o.Output, Formats: formats, Excel: o.Excel, Columns: columns})
+		return output.Open(output.Options{Dir: o.Output, Formats: formats, Excel: o.Excel, Columns: columns, Perm: o.outputPerm()})
 	})
 	stop()
 	if err != nil && !errors.Is(err, jobs.ErrStopped) {
@@ -314,7 +378,7 @@ func printSummary(env *Env, o runOptions, sum jobs.Summary) {
 func writeRunRecord(env *Env, log *slog.Logger, o runOptions, command string, rec jobs.RunRecord, code int) {
 	rec.Version, rec.Command, rec.ExitCode = version, command, code
 	rec.Input, rec.Output = o.Input, o.Output
-	if err := output.WriteRunRecord(o.Output, rec); err != nil {
+	if err := output.WriteRunRecord(o.Output, rec, o.outputPerm()); err != nil {
 		log.Error("write run.json", "dir", o.Output, "err", err)
 	}
 }
@@ -419,7 +483,7 @@ func prepare(o runOptions, env *Env, createState bool) (opts jobs.Options, log *
 	var openStore func(context.Context) (jobs.Store, error)
 	if _, statErr := os.Stat(statePath); createState || statErr == nil {
 		var closeStore func()
-		openStore, closeStore = stateOpener(statePath, log)
+		openStore, closeStore = stateOpener(statePath, o.stateOptions(log))
 		cleanups = append(cleanups, closeStore)
 	}
 	return jobs.Options{

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -145,7 +146,8 @@ var ErrNoAPIKey = errors.New("no API key")
 
 // New returns a Client for cfg. It fails only on an invalid base URL,
 // service tier or rate limit, or no API key for OpenAI's or Azure's
-// servers.
+// servers. It logs a warning (cfg.Logger) for a base URL that InsecureURL
+// reports, before any request is made.
 func New(cfg Config) (*Client, error) {
 	base := strings.TrimSpace(cfg.BaseURL)
 	if base == "" {
@@ -254,10 +256,34 @@ func New(cfg Config) (*Client, error) {
 	if c.rnd == nil {
 		c.rnd = rand.Float64
 	}
+	if InsecureURL(base) {
+		// Only the host: a base URL may carry credentials.
+		c.log.Warn("the base URL is plain http to another machine: the API key and the articles cross the network unencrypted; use https",
+			"host", c.host)
+	}
 	c.log.Debug("chat client ready", "host", c.host, "model", c.model, "azure", oc.APIType == openai.APITypeAzure,
 		"request_timeout", hc.Timeout, "max_retries", c.maxRetries, "service_tier", cfg.ServiceTier,
 		"rpm", cfg.RPM, "tpm", cfg.TPM)
 	return c, nil
+}
+
+// InsecureURL reports whether base, a base URL, sends the API key and the
+// articles unencrypted over a network: plain http to a host that is not
+// this machine's loopback (127.0.0.0/8, ::1, localhost). https, a loopback
+// host and a URL that does not parse (New refuses it) are not.
+func InsecureURL(base string) bool {
+	u, err := url.Parse(strings.TrimSpace(base))
+	if err != nil || !strings.EqualFold(u.Scheme, "http") || u.Host == "" {
+		return false
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if host == "localhost" {
+		return false
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return !ip.Unmap().IsLoopback()
+	}
+	return true
 }
 
 // FlexFallbacks returns how many flex requests were sent again on the
@@ -470,6 +496,7 @@ func (c *Client) chatRequest(req jobs.Request, fs fallbackState) openai.ChatComp
 		if fs.maxCompletionTokens {
 			cr.MaxCompletionTokens = req.MaxTokens
 		} else {
+			//lint:ignore SA1019 max_tokens is what OpenAI-compatible servers (vLLM, Ollama, llama.cpp) read; a server that refuses it gets max_completion_tokens
 			cr.MaxTokens = req.MaxTokens
 		}
 	}

@@ -19,4 +19,8 @@
 // (and vLLM run_batch output) into BatchResult values.
 //
 // The API key is never logged, and is scrubbed from every error message.
+// New warns (Config.Logger) about a base URL in plain http to another
+// machine (InsecureURL). Replies are bounded: the request timeout, dial,
+// TLS-handshake and idle timeouts, 1 MiB of headers and MaxReplyBytes of
+// body.
 package llm

@@ -91,19 +91,31 @@ func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		c.set(resp.StatusCode, resp.Header.Clone())
 	}
 	if resp.Body != nil && (resp.StatusCode >= 300 || !unlimitedReply(req.Context())) {
-		resp.Body = &limitedBody{rc: resp.Body, n: t.limit}
+		if resp.ContentLength > t.limit {
+			// Declared too large: fail at the first read, without
+			// reading the body.
+			resp.Body.Close()
+			resp.Body = &limitedBody{rc: http.NoBody, n: 0, tooLarge: true}
+		} else {
+			resp.Body = &limitedBody{rc: resp.Body, n: t.limit}
+		}
 	}
 	return resp, err
 }
 
 // limitedBody reads at most n bytes, and fails with errReplyTooLarge when the
-// body holds more.
+// body holds more (or declares more in its Content-Length).
 type limitedBody struct {
 	rc io.ReadCloser
 	n  int64
+	// tooLarge fails every read: the declared length passed the limit.
+	tooLarge bool
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.tooLarge {
+		return 0, errReplyTooLarge
+	}
 	if b.n <= 0 {
 		var probe [1]byte
 		n, err := b.rc.Read(probe[:])
@@ -144,6 +156,18 @@ func newHTTPClient(given *http.Client, timeout time.Duration) (*http.Client, *ca
 	return &hc, tr
 }
 
+// Limits of the transport newTransport builds, beside the request timeout
+// (which bounds the response headers and, through http.Client.Timeout, the
+// whole attempt, body included) and MaxReplyBytes.
+const (
+	dialTimeout         = 30 * time.Second
+	tlsHandshakeTimeout = 10 * time.Second
+	idleConnTimeout     = 90 * time.Second
+	// maxHeaderBytes bounds the response headers (net/http's default is
+	// 10 MB); an API's headers take a few kilobytes.
+	maxHeaderBytes = 1 << 20
+)
+
 // newTransport clones http.DefaultTransport (keeping its proxy settings) with
 // bounded dial and TLS times. A non-streaming reply sends its headers only
 // when the whole completion is ready, so the response-header timeout is the
@@ -155,12 +179,13 @@ func newTransport(requestTimeout time.Duration) *http.Transport {
 	} else {
 		t = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
 	}
-	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	t.DialContext = d.DialContext
-	t.TLSHandshakeTimeout = 10 * time.Second
+	t.TLSHandshakeTimeout = tlsHandshakeTimeout
 	t.ResponseHeaderTimeout = requestTimeout
+	t.MaxResponseHeaderBytes = maxHeaderBytes
 	t.ExpectContinueTimeout = time.Second
-	t.IdleConnTimeout = 90 * time.Second
+	t.IdleConnTimeout = idleConnTimeout
 	t.MaxIdleConns = 100
 	t.MaxIdleConnsPerHost = 64 // --concurrency requests to one host
 	return t

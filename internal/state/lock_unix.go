@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"syscall"
@@ -21,13 +22,21 @@ type fileLock struct {
 	f *os.File
 }
 
-// lockState locks statePath + ".lock", creating it (0600) when missing, and
-// writes this process's id into it. When another open file description
-// holds the lock it returns a *LockedError with the holder's pid when the
-// lock file has one.
-func lockState(statePath string) (*fileLock, error) {
+// lockState locks statePath + ".lock", creating it with mode perm (the
+// state file's, whatever the umask, so that whoever may write the state
+// file may lock it) when missing, and writes this process's id into it.
+// When another open file description holds the lock it returns a
+// *LockedError with the holder's pid when the lock file has one.
+func lockState(statePath string, perm os.FileMode) (*fileLock, error) {
 	name := statePath + ".lock"
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+	if err == nil {
+		if err = f.Chmod(perm); err != nil {
+			f.Close()
+		}
+	} else if errors.Is(err, fs.ErrExist) {
+		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE, perm)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open lock file of state file %s: %w", statePath, err)
 	}

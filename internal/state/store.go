@@ -26,6 +26,10 @@ var _ jobs.Store = (*Store)(nil)
 // Options.Perm is 0: readable and writable by its owner only.
 const DefaultPerm os.FileMode = 0o600
 
+// DefaultDirPerm is the mode of the directories Open creates when
+// Options.DirPerm is 0: open to their owner only.
+const DefaultDirPerm os.FileMode = 0o700
+
 // maxBatch bounds the writes committed in one transaction.
 const maxBatch = 256
 
@@ -55,11 +59,15 @@ type Options struct {
 	// Logger receives what the store has to say (schema created or
 	// updated, a WAL that could not be used); nil discards it.
 	Logger *slog.Logger
-	// Perm is the mode, before the umask, of a state file that Open
-	// creates; 0 means DefaultPerm (0600). SQLite gives PATH-wal and
-	// PATH-shm the state file's mode. The lock file is always 0600, and a
-	// missing parent directory is created 0700.
+	// Perm is the mode of a state file that Open creates, and of its lock
+	// file (PATH.lock) when Open creates that; 0 means DefaultPerm (0600).
+	// It is set exactly: the process's umask does not narrow it. SQLite
+	// gives PATH-wal and PATH-shm the state file's mode. An existing state
+	// file keeps its mode.
 	Perm os.FileMode
+	// DirPerm is the mode of the missing parent directories Open creates,
+	// set exactly as Perm is; 0 means DefaultDirPerm (0700).
+	DirPerm os.FileMode
 	// Now returns the time written in created_at and updated_at; nil means
 	// time.Now.
 	Now func() time.Time
@@ -150,9 +158,12 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	if opts.hooks != nil {
 		s.hooks = *opts.hooks
 	}
-	perm := opts.Perm.Perm()
+	perm, dirPerm := opts.Perm.Perm(), opts.DirPerm.Perm()
 	if perm == 0 {
 		perm = DefaultPerm
+	}
+	if dirPerm == 0 {
+		dirPerm = DefaultDirPerm
 	}
 
 	abs, err := filepath.Abs(path)
@@ -161,13 +172,12 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	}
 	dir := filepath.Dir(abs)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		if err := mkdirAll(dir, dirPerm); err != nil {
 			return nil, fmt.Errorf("create directory of state file %s: %w", path, err)
 		}
-		syncDir(filepath.Dir(dir))
 	}
 
-	if s.lock, err = lockState(path); err != nil {
+	if s.lock, err = lockState(path, perm); err != nil {
 		return nil, err
 	}
 	defer func() {
@@ -228,12 +238,15 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	return s, nil
 }
 
-// createFile creates path with perm unless it exists, and refuses anything
-// but a regular file.
+// createFile creates path with perm (exactly, whatever the umask) unless it
+// exists, and refuses anything but a regular file.
 func createFile(path string, perm os.FileMode) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err == nil {
-		err = f.Sync()
+		err = f.Chmod(perm)
+		if err == nil {
+			err = f.Sync()
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -254,6 +267,39 @@ func createFile(path string, perm os.FileMode) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("state file %s is not a regular file", path)
 	}
+	return nil
+}
+
+// mkdirAll creates dir and its missing parents with mode perm, which,
+// unlike os.MkdirAll's, the process's umask does not narrow, and makes
+// each new entry durable. Directories that exist keep their mode.
+func mkdirAll(dir string, perm os.FileMode) error {
+	dir = filepath.Clean(dir)
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return &fs.PathError{Op: "mkdir", Path: dir, Err: errors.New("not a directory")}
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirAll(parent, perm); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, perm); err != nil {
+		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
+			return nil // made by another process meanwhile
+		}
+		return err
+	}
+	if err := os.Chmod(dir, perm); err != nil {
+		return err
+	}
+	syncDir(parent)
 	return nil
 }
 
