@@ -354,6 +354,10 @@ func fromStore[T any](r *runner, w *row, req Request, key string, check func(str
 		return v, false, nil
 	}
 	reply, found, err := s.GetReply(r.workCtx, key)
+	if err != nil && r.workCtx.Err() != nil {
+		// The run was cut short while reading: the row is not done.
+		return v, false, &rowError{reason: "interrupted", msg: fmt.Sprintf("%s: not done: the run was interrupted; run tarjama again to finish this row", req.Step)}
+	}
 	if err != nil {
 		r.stop(fmt.Errorf("read the state file: %w", err))
 		return v, false, &rowError{reason: "state", msg: fmt.Sprintf("the state file could not be read: %v", err)}

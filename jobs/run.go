@@ -360,10 +360,10 @@ func (r *runner) run(ctx context.Context, sink Sink) (Summary, error) {
 
 	sum, writeErr := r.collect(queue, sink)
 	if writeErr != nil {
-		// Stop everything: the outputs cannot be written. No row starts
-		// after this; the ones queued are dropped.
+		// The outputs cannot be written: no row starts after this, and the
+		// ones queued are dropped. The requests in flight finish, as after
+		// Ctrl-C, so that the replies already paid for are kept.
 		r.stop(writeErr)
-		r.stopWork()
 		for range queue {
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/tarjama/tarjama/jobs"
@@ -182,7 +183,21 @@ func (w *Writer) Close() (err error) {
 	if err := syncDir(w.dir); err != nil {
 		return fmt.Errorf("sync output directory %s: %w", w.dir, err)
 	}
+	removeStaleTemps(w.dir)
 	return nil
+}
+
+// removeStaleTemps removes the temporary files that a run killed before it
+// could clean up (kill -9, a power cut) left in dir. It runs once this
+// run's outputs are in place, and only takes tarjama's own temporary names
+// (".results.csv.123.tmp", ".run.json.123.tmp").
+func removeStaleTemps(dir string) {
+	for _, pattern := range []string{".results.*.tmp", "." + RunRecordName + ".*.tmp"} {
+		stale, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, p := range stale {
+			os.Remove(p)
+		}
+	}
 }
 
 // Abort removes the temporary files; the previous outputs stay as they

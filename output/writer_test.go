@@ -441,3 +441,33 @@ func TestMemoryBounded(t *testing.T) {
 		t.Errorf("heap grew from %d to %d bytes over 5,000 rows", before, after)
 	}
 }
+
+// TestCloseRemovesStaleTemps checks that a run's Close removes the
+// temporary files a killed run left, and nothing else.
+func TestCloseRemovesStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	stale := []string{".results.csv.123.tmp", ".results.json.456.tmp", ".run.json.789.tmp"}
+	keep := []string{".other.tmp", "results.csv.bak", "notes.tmp"}
+	for _, name := range append(append([]string{}, stale...), keep...) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := Open(Options{Dir: dir, Formats: []string{FormatCSV, FormatJSON}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range stale {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s left after Close (%v)", name, err)
+		}
+	}
+	for _, name := range keep {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s removed: %v", name, err)
+		}
+	}
+}
