@@ -2,6 +2,8 @@ module github.com/tarjama/tarjama
 
 go 1.26.0
 
+toolchain go1.26.10
+
 require (
 	github.com/creack/pty v1.1.24
 	github.com/gocarina/gocsv v0.0.0-20240520201108-78e41c74b4b1
