@@ -33,8 +33,8 @@ package main
 //	kill -9 mid-run                         no results file written (none is half written)
 //
 // In every case a rerun without the fault ends with every row ok and exit
-// 0, and pays only for what the faulted run did not get (but after a disk
-// full, see its case).
+// 0, pays only for what the faulted run did not get, and removes the
+// temporary files a killed run left.
 
 import (
 	"bufio"
