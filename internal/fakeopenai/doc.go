@@ -45,6 +45,28 @@
 // refusals, a summary instead of a translation, an ignored glossary) are
 // scripted with Server.Script. Replies echo the service tier: "flex" when
 // service_tier "flex" was asked for, "default" otherwise.
+//
+// Options.FaultRate adds random faults: each chat completion that the rate
+// limits admit and no scripted Rule fires on gets, with that probability, a
+// fault drawn uniformly from a fixed list of every kind (RandomFaultKinds;
+// Stats.RandomFaults counts them by kind): 429 rate_limit_exceeded asking to
+// retry after one simulated second ("429_retry_after": retry-after and
+// retry-after-ms in real time, as the limits' own 429s give them), 429
+// without retry-after ("429"), 500, 502 with an HTML body ("502_html"), 503,
+// a dropped connection ("drop"), a reply that never comes, held until the
+// client gives up or the server closes ("hold"), a truncated reply
+// ("truncate"), a malformed body ("invalid_json"), a reply in Arabic
+// ("non_english"), finish_reason "length" ("length"), finish_reason
+// "content_filter" ("content_filter") and a refusal in text ("refuse_text").
+// Each is the Fault of that name (Status, HTMLBody, Drop, Hold, Truncate,
+// InvalidJSON, NonEnglish, Length, Refuse, RefuseText) and counts as it
+// does: the four altered 200 replies count in Stats.OK and Paid, as a
+// provider bills them. The draws are made in the order requests are
+// admitted, from a generator seeded with Options.FaultSeed, so the same seed
+// gives the same sequence of faults; which request gets which depends on the
+// order they arrive in. Requests refused by the limits draw nothing, and
+// batch lines get no random fault.
+//
 // The server records every request with its arrival and reply times and
 // counts replies, including the successful ("paid") replies per distinct
 // prompt, and the latencies of successful replies (Server.Latencies).

@@ -1,5 +1,7 @@
 package fakeopenai_test
 
+//lint:file-ignore SA1019 max_tokens is deprecated by OpenAI but is what the OpenAI-compatible servers read; the test server must take it
+
 import (
 	"bytes"
 	"context"

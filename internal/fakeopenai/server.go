@@ -95,6 +95,16 @@ type Options struct {
 	// completes; 0 and 1 mean the first. Server.FinishBatches completes
 	// every open batch without retrieves. See the package documentation.
 	BatchPolls int
+
+	// FaultRate is the probability, from 0 to 1, that a chat completion
+	// admitted by the rate limits, and fired on by no scripted Rule, gets a
+	// random fault: one of RandomFaultKinds, drawn uniformly (see the
+	// package documentation). 0 means none. Batch lines get none.
+	FaultRate float64
+	// FaultSeed seeds the random faults: with the same seed, the n-th
+	// request that may get one gets the same fault (or none), whatever
+	// the run.
+	FaultSeed int64
 }
 
 // Message is one chat message of a recorded request.
@@ -170,6 +180,9 @@ type Stats struct {
 	// rate limits, by kind. LimitedTokens includes requests too large for
 	// the whole TPM.
 	LimitedRequests, LimitedTokens int
+	// RandomFaults counts the faults of Options.FaultRate by kind (see
+	// RandomFaultKinds); nil when none fired.
+	RandomFaults map[string]int
 }
 
 // Server is an OpenAI-compatible test server. It is safe for concurrent use.
@@ -187,8 +200,9 @@ type Server struct {
 	seq     int
 	changed chan struct{} // closed and replaced whenever stats change
 	limits  *limiter
-	latency Histogram  // of the chat completions counted in Stats.OK
-	batch   batchStore // the Files and Batch API (batch.go)
+	latency Histogram     // of the chat completions counted in Stats.OK
+	batch   batchStore    // the Files and Batch API (batch.go)
+	faults  *randomFaults // Options.FaultRate; nil when 0 (random.go)
 }
 
 // New starts a Server on 127.0.0.1. Close it when done.
@@ -224,6 +238,8 @@ func newServer(opts Options) *Server {
 	case opts.MaxFileBytes < 0 || opts.MaxBatchLines < 0 || opts.BatchPolls < 0:
 		panic(fmt.Sprintf("fakeopenai: negative batch option (MaxFileBytes %d, MaxBatchLines %d, BatchPolls %d)",
 			opts.MaxFileBytes, opts.MaxBatchLines, opts.BatchPolls))
+	case !(opts.FaultRate >= 0 && opts.FaultRate <= 1):
+		panic(fmt.Sprintf("fakeopenai: fault rate %v, want a number from 0 to 1", opts.FaultRate))
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -237,6 +253,7 @@ func newServer(opts Options) *Server {
 	}
 	s.stats.ByStatus = make(map[int]int)
 	s.limits = newLimiter(opts, opts.Now())
+	s.faults = newRandomFaults(opts.FaultRate, opts.FaultSeed)
 	return s
 }
 
@@ -261,6 +278,7 @@ func (s *Server) Stats() Stats {
 func (s *Server) statsLocked() Stats {
 	st := s.stats
 	st.ByStatus = maps.Clone(s.stats.ByStatus)
+	st.RandomFaults = maps.Clone(s.stats.RandomFaults)
 	return st
 }
 
@@ -435,6 +453,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var f *Fault
 	if metered && adm.reply == nil {
 		f = s.fireLocked(&in)
+		if f == nil {
+			f = s.randomFaultLocked()
+		}
 	}
 	s.notifyLocked()
 	s.mu.Unlock()
