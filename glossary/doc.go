@@ -26,8 +26,9 @@
 // "أحمد" and "احمد" are) must have the same english field; such a repeat
 // is dropped. A file with only the header is a valid, empty glossary.
 //
-// Every problem is reported as an *Error naming the file, the physical
-// line (as an editor counts, the header being line 1) and the field: a
+// Every problem is reported as an *Error (internal/csvin's, as for the
+// articles) naming the file, the physical line (as an editor counts, the
+// header being line 1) and the column where there is one: a
 // missing or repeated column, an empty field or form, an arabic field
 // without Arabic letters, an english field with Arabic script, one Arabic
 // form with two English forms (both lines are named), invalid UTF-8,

@@ -1,12 +1,9 @@
 package jobs
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"hash"
@@ -16,9 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"unicode/utf8"
 
 	"github.com/gocarina/gocsv"
+
+	"github.com/tarjama/tarjama/internal/csvin"
 )
 
 // Default names of the id, title and body columns.
@@ -37,8 +35,6 @@ const lineColumn = "\x00line"
 // errStopped is returned by the decoder once the consumer has stopped
 // (its callback failed, or ctx ended); it never reaches a caller.
 var errStopped = errors.New("input reading stopped")
-
-var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // InputOptions say which columns of the input hold the id, the title and the
 // body, and how many rows to read.
@@ -63,53 +59,7 @@ type InputOptions struct {
 // the parts that do not apply: the line when the problem is not on a line
 // (an empty file), the column when it is not in a column, the hint when
 // there is none. Hint is part of Error(): do not print it again.
-type InputError struct {
-	// Path names the input as messages show it ("input" if empty).
-	Path string
-	// Line is the physical line, counting the header as line 1, as an editor
-	// shows it; 0 if the problem is not on a line.
-	Line int
-	// Column is the header name of the column, or "".
-	Column string
-	// ColumnIndex is the 1-based column position, 0 if not applicable.
-	ColumnIndex int
-	// Msg says what is wrong, Hint what to do about it (may be "").
-	Msg  string
-	Hint string
-	// Err is the underlying error (a *csv.ParseError), if any.
-	Err error
-}
-
-func (e *InputError) Error() string {
-	var b strings.Builder
-	if e.Path == "" {
-		b.WriteString("input")
-	} else {
-		b.WriteString(e.Path)
-	}
-	sep := " "
-	if e.Line > 0 {
-		fmt.Fprintf(&b, " line %d", e.Line)
-		sep = ", "
-	}
-	switch {
-	case e.Column != "" && e.ColumnIndex > 0:
-		fmt.Fprintf(&b, "%scolumn %q (%d)", sep, e.Column, e.ColumnIndex)
-	case e.Column != "":
-		fmt.Fprintf(&b, "%scolumn %q", sep, e.Column)
-	case e.ColumnIndex > 0:
-		fmt.Fprintf(&b, "%scolumn %d", sep, e.ColumnIndex)
-	}
-	b.WriteString(": ")
-	b.WriteString(e.Msg)
-	if e.Hint != "" {
-		b.WriteString("; ")
-		b.WriteString(e.Hint)
-	}
-	return b.String()
-}
-
-func (e *InputError) Unwrap() error { return e.Err }
+type InputError = csvin.Error
 
 // InputSummary describes a checked input.
 type InputSummary struct {
@@ -354,8 +304,7 @@ type inputDecoder struct {
 	path    string
 	limit   int
 	roles   [3]inputRole
-	csv     *csv.Reader
-	tail    *tailReader
+	csv     *csvin.Reader
 	stopped atomic.Bool
 
 	// Written on gocsv's goroutine before the first row is sent; read by
@@ -367,12 +316,8 @@ type inputDecoder struct {
 var _ gocsv.SimpleDecoder = (*inputDecoder)(nil)
 
 func newInputDecoder(ctx context.Context, path string, r io.Reader, limit int, roles [3]inputRole) *inputDecoder {
-	tail := &tailReader{r: &bomReader{r: bufio.NewReader(r)}}
-	cr := csv.NewReader(tail)
-	cr.ReuseRecord = false
-	cr.LazyQuotes = false
-	cr.FieldsPerRecord = 0
-	return &inputDecoder{ctx: ctx, path: path, limit: limit, roles: roles, csv: cr, tail: tail}
+	cr := csvin.NewReader(r, path, "input", "the input must be UTF-8; convert it first (for Arabic Windows files: iconv -f WINDOWS-1256 -t UTF-8)")
+	return &inputDecoder{ctx: ctx, path: path, limit: limit, roles: roles, csv: cr}
 }
 
 func (d *inputDecoder) stop() { d.stopped.Store(true) }
@@ -392,18 +337,11 @@ func (d *inputDecoder) GetCSVRow() ([]string, error) {
 		return nil, io.EOF
 	}
 	rec, err := d.csv.Read()
-	if err == io.EOF {
-		return nil, io.EOF
-	}
 	if err != nil {
-		return nil, d.readError(rec, err)
-	}
-	if err := d.checkUTF8(rec, false); err != nil {
 		return nil, err
 	}
-	line, _ := d.csv.FieldPos(0)
 	d.rows++
-	return append(rec, strconv.Itoa(line)), nil
+	return append(rec, strconv.Itoa(d.csv.Line(0))), nil
 }
 
 // GetCSVRows implements gocsv.SimpleDecoder; the input is only ever
@@ -413,18 +351,15 @@ func (d *inputDecoder) GetCSVRows() ([][]string, error) {
 }
 
 func (d *inputDecoder) readHeader() ([]string, error) {
-	header, err := d.csv.Read()
+	header, err := d.csv.ReadHeader()
 	if err == io.EOF {
 		return nil, &InputError{Path: d.path, Msg: "empty file: no header row",
 			Hint: "the first line must name the columns, e.g. id,title,body"}
 	}
 	if err != nil {
-		return nil, d.readError(header, err)
-	}
-	if err := d.checkUTF8(header, true); err != nil {
 		return nil, err
 	}
-	line, _ := d.csv.FieldPos(0)
+	line := d.csv.Line(0)
 	s := &inputSchema{header: header, line: line}
 	seen := make(map[string]int, len(header))
 	for j, name := range header {
@@ -510,154 +445,6 @@ func findColumn(header []string, name string, exact bool, taken map[int]bool) in
 		}
 	}
 	return found
-}
-
-// readError turns an error of csv.Reader into an *InputError, or wraps an
-// I/O error.
-func (d *inputDecoder) readError(rec []string, err error) error {
-	var pe *csv.ParseError
-	if !errors.As(err, &pe) {
-		return fmt.Errorf("read %s: %w", d.displayPath(), err)
-	}
-	e := &InputError{Path: d.path, Line: pe.Line, Err: pe}
-	started := ""
-	if pe.StartLine != pe.Line {
-		started = fmt.Sprintf(" (in the row that starts on line %d)", pe.StartLine)
-	}
-	switch {
-	case errors.Is(pe.Err, csv.ErrFieldCount):
-		e.Line = pe.StartLine
-		e.Msg = fmt.Sprintf("the row has %d fields, the header has %d", len(rec), len(d.schema.header))
-		e.Hint = "a field that holds a comma, a double quote or a line break must be enclosed in double quotes"
-	case errors.Is(pe.Err, csv.ErrQuote) && d.tail.endsAt(pe.Line, pe.Column):
-		e.Line = pe.StartLine
-		e.Msg = fmt.Sprintf("unclosed quote: a quoted field in the row that starts on line %d is never closed and runs to the end of the file (line %d)", pe.StartLine, pe.Line)
-		e.Hint = `close the field with a double quote, and double every quote inside it ("")`
-	case errors.Is(pe.Err, csv.ErrQuote):
-		e.Msg = fmt.Sprintf(`unexpected double quote at byte %d of the line, inside a quoted field%s`, pe.Column, started)
-		e.Hint = `a double quote inside a quoted field must be doubled ("")`
-	case errors.Is(pe.Err, csv.ErrBareQuote):
-		e.Msg = fmt.Sprintf(`a double quote in an unquoted field at byte %d of the line%s`, pe.Column, started)
-		e.Hint = `enclose the field in double quotes and double every quote inside it ("")`
-	default:
-		e.Msg = pe.Error()
-	}
-	return e
-}
-
-func (d *inputDecoder) displayPath() string {
-	if d.path == "" {
-		return "input"
-	}
-	return d.path
-}
-
-// checkUTF8 returns an *InputError for the first cell of rec that is not
-// valid UTF-8, naming the physical line of the bad byte.
-func (d *inputDecoder) checkUTF8(rec []string, header bool) error {
-	for j, field := range rec {
-		if utf8.ValidString(field) {
-			continue
-		}
-		i := invalidUTF8At(field)
-		line, _ := d.csv.FieldPos(j)
-		line += strings.Count(field[:i], "\n")
-		e := &InputError{Path: d.path, Line: line, ColumnIndex: j + 1,
-			Hint: "the input must be UTF-8; convert it first (for Arabic Windows files: iconv -f WINDOWS-1256 -t UTF-8)"}
-		if header {
-			e.Msg = fmt.Sprintf("invalid UTF-8 at byte %d of the column name", i+1)
-		} else {
-			e.Column = d.schema.header[j]
-			e.Msg = fmt.Sprintf("invalid UTF-8 at byte %d of the field", i+1)
-		}
-		return e
-	}
-	return nil
-}
-
-// invalidUTF8At returns the byte offset of the first invalid UTF-8
-// sequence in s, or len(s).
-func invalidUTF8At(s string) int {
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			return i
-		}
-		i += size
-	}
-	return len(s)
-}
-
-// bomReader drops a UTF-8 byte-order mark at the start of its input
-// (gocsv would keep it in the first header name).
-type bomReader struct {
-	r       *bufio.Reader
-	checked bool
-}
-
-func (b *bomReader) Read(p []byte) (int, error) {
-	if !b.checked {
-		b.checked = true
-		if head, _ := b.r.Peek(len(utf8BOM)); bytes.Equal(head, utf8BOM) {
-			b.r.Discard(len(utf8BOM))
-		}
-	}
-	return b.r.Read(p)
-}
-
-// tailReader passes its input through and remembers where it ends, as
-// csv.Reader counts: csv.Reader reports an unclosed quote (ErrQuote) at the
-// very end of the input, while an extraneous quote is reported at the quote
-// itself, which always has more text after it on its line.
-type tailReader struct {
-	r       io.Reader
-	eof     bool
-	lines   int  // "\n" seen
-	cur     int  // bytes after the last "\n"
-	prevLen int  // length of the last complete line, without "\r\n" or "\n"
-	last    byte // last byte seen
-}
-
-func (t *tailReader) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	b := p[:n]
-	for {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			break
-		}
-		l := t.cur + i
-		if (i > 0 && b[i-1] == '\r') || (i == 0 && t.cur > 0 && t.last == '\r') {
-			l--
-		}
-		t.prevLen, t.cur, t.lines, t.last = l, 0, t.lines+1, '\n'
-		b = b[i+1:]
-	}
-	if len(b) > 0 {
-		t.cur += len(b)
-		t.last = b[len(b)-1]
-	}
-	if err == io.EOF {
-		t.eof = true
-	}
-	return n, err
-}
-
-// endsAt reports whether line and column (as csv.Reader counts them: the
-// column just past the last byte of the line, "\r\n" counted as one byte)
-// are the end of the input, which must have been read to its end.
-func (t *tailReader) endsAt(line, column int) bool {
-	if !t.eof {
-		return false
-	}
-	if t.cur > 0 { // no final line break; csv.Reader drops a final "\r"
-		n := t.cur
-		if t.last == '\r' {
-			n--
-		}
-		return line == t.lines+1 && column == n+1
-	}
-	return line == t.lines && column == t.prevLen+2
 }
 
 // inputChecker holds what CheckInput remembers while reading: digests,
