@@ -7,7 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
+
+	"github.com/tarjama/tarjama/internal/dirs"
 )
 
 // atomicFile is a file in the making: a temporary file in the directory of
@@ -86,52 +87,8 @@ func writeAtomic(dir, name string, perm os.FileMode, write func(io.Writer) error
 	if err := f.rename(); err != nil {
 		return fmt.Errorf("commit %s: %w", f.path, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := dirs.Sync(dir); err != nil {
 		return fmt.Errorf("sync output directory %s: %w", dir, err)
 	}
 	return nil
-}
-
-// syncDir fsyncs dir so that the renames in it survive a crash.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be fsynced there
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err := d.Sync(); err != nil {
-		_ = d.Close()
-		return err
-	}
-	return d.Close()
-}
-
-// mkdirAll creates dir and its missing parents with mode perm, which,
-// unlike os.MkdirAll's, the process's umask does not narrow. Directories
-// that exist keep their mode.
-func mkdirAll(dir string, perm os.FileMode) error {
-	dir = filepath.Clean(dir)
-	fi, err := os.Stat(dir)
-	switch {
-	case err == nil && fi.IsDir():
-		return nil
-	case err == nil:
-		return &fs.PathError{Op: "mkdir", Path: dir, Err: errors.New("not a directory")}
-	case !errors.Is(err, fs.ErrNotExist):
-		return err
-	}
-	if parent := filepath.Dir(dir); parent != dir {
-		if err := mkdirAll(parent, perm); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, perm); err != nil {
-		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
-			return nil // made by another process meanwhile
-		}
-		return err
-	}
-	return os.Chmod(dir, perm)
 }

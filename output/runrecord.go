@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+
+	"github.com/tarjama/tarjama/internal/dirs"
 )
 
 // RunRecordName is the name of the file WriteRunRecord writes.
@@ -20,7 +22,7 @@ func WriteRunRecord(dir string, rec any, perm Perm) error {
 		return ErrNoDir
 	}
 	perm = perm.withDefaults()
-	if err := mkdirAll(dir, perm.Dir); err != nil {
+	if err := dirs.MkdirAll(dir, perm.Dir); err != nil {
 		return fmt.Errorf("create output directory: %w", err)
 	}
 	return writeAtomic(dir, RunRecordName, perm.File, func(w io.Writer) error {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/tarjama/tarjama/internal/dirs"
 	"github.com/tarjama/tarjama/jobs"
 )
 
@@ -100,7 +101,7 @@ func Open(opts Options) (_ *Writer, err error) {
 		return nil, ErrNoDir
 	}
 	perm := opts.Perm.withDefaults()
-	if err := mkdirAll(opts.Dir, perm.Dir); err != nil {
+	if err := dirs.MkdirAll(opts.Dir, perm.Dir); err != nil {
 		return nil, fmt.Errorf("create output directory: %w", err)
 	}
 	w := &Writer{dir: opts.Dir, perm: perm.File}
@@ -180,7 +181,7 @@ func (w *Writer) Close() (err error) {
 			return fmt.Errorf("commit %s: %w", f.path, err)
 		}
 	}
-	if err := syncDir(w.dir); err != nil {
+	if err := dirs.Sync(w.dir); err != nil {
 		return fmt.Errorf("sync output directory %s: %w", w.dir, err)
 	}
 	removeStaleTemps(w.dir)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tarjama/tarjama/internal/dirs"
 	"github.com/tarjama/tarjama/internal/state"
 	"github.com/tarjama/tarjama/jobs"
 )
@@ -17,7 +18,7 @@ import (
 // to send and nothing in flight, the outputs were written (rep.Done).
 func passAndSpool(ctx context.Context, o Options) (Report, []*spoolFile, error) {
 	var rep Report
-	if err := os.MkdirAll(o.SpoolDir, 0o700); err != nil {
+	if err := dirs.MkdirAll(o.SpoolDir, 0o700); err != nil {
 		return rep, nil, fmt.Errorf("make the batch file directory: %w", err)
 	}
 	sp := &spooler{dir: o.SpoolDir, maxLines: o.MaxLines, maxBytes: o.MaxBytes}

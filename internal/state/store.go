@@ -17,6 +17,7 @@ import (
 
 	"modernc.org/sqlite"
 
+	"github.com/tarjama/tarjama/internal/dirs"
 	"github.com/tarjama/tarjama/jobs"
 )
 
@@ -172,7 +173,7 @@ func Open(ctx context.Context, path string, opts Options) (_ *Store, err error) 
 	}
 	dir := filepath.Dir(abs)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := mkdirAll(dir, dirPerm); err != nil {
+		if err := dirs.MkdirAll(dir, dirPerm); err != nil {
 			return nil, fmt.Errorf("create directory of state file %s: %w", path, err)
 		}
 	}
@@ -254,7 +255,7 @@ func createFile(path string, perm os.FileMode) error {
 			return fmt.Errorf("create state file %s: %w", path, err)
 		}
 		// The new name must survive a power loss too.
-		syncDir(filepath.Dir(path))
+		_ = dirs.Sync(filepath.Dir(path)) // best effort: see dirs.Sync
 		return nil
 	}
 	if !errors.Is(err, fs.ErrExist) {
@@ -268,51 +269,6 @@ func createFile(path string, perm os.FileMode) error {
 		return fmt.Errorf("state file %s is not a regular file", path)
 	}
 	return nil
-}
-
-// mkdirAll creates dir and its missing parents with mode perm, which,
-// unlike os.MkdirAll's, the process's umask does not narrow, and makes
-// each new entry durable. Directories that exist keep their mode.
-func mkdirAll(dir string, perm os.FileMode) error {
-	dir = filepath.Clean(dir)
-	fi, err := os.Stat(dir)
-	switch {
-	case err == nil && fi.IsDir():
-		return nil
-	case err == nil:
-		return &fs.PathError{Op: "mkdir", Path: dir, Err: errors.New("not a directory")}
-	case !errors.Is(err, fs.ErrNotExist):
-		return err
-	}
-	parent := filepath.Dir(dir)
-	if parent != dir {
-		if err := mkdirAll(parent, perm); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, perm); err != nil {
-		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
-			return nil // made by another process meanwhile
-		}
-		return err
-	}
-	if err := os.Chmod(dir, perm); err != nil {
-		return err
-	}
-	syncDir(parent)
-	return nil
-}
-
-// syncDir makes a new directory entry in dir durable, where the system
-// allows it; some file systems refuse to sync a directory, and the entry is
-// then as durable as they make it.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
 }
 
 // fileURI returns the SQLite URI of the file at abs with the query params.
