@@ -162,21 +162,28 @@ func readJSONL(t *testing.T, path string) []jsonRow {
 
 func readCSV(t *testing.T, path string) []map[string]string {
 	t.Helper()
+	header, rows := readCSVAny(t, path)
+	wantHeader := []string{"id", "title_en", "translation", "key_points", "status", "error",
+		"url", "published_at", "source", "model", "prompt_tokens", "completion_tokens"}
+	if diff := cmp.Diff(wantHeader, header); diff != "" {
+		t.Fatalf("results.csv header (-want +got):\n%s", diff)
+	}
+	return rows
+}
+
+// readCSVAny reads results.csv as maps from its header, whatever columns
+// it has, and returns the header too.
+func readCSVAny(t *testing.T, path string) (header []string, rows []map[string]string) {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("results.csv: %v", err)
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("results.csv: %v (%d records)", err, len(recs))
 	}
-	wantHeader := []string{"id", "title_en", "translation", "key_points", "status", "error",
-		"url", "published_at", "source", "model", "prompt_tokens", "completion_tokens"}
-	if diff := cmp.Diff(wantHeader, recs[0]); diff != "" {
-		t.Fatalf("results.csv header (-want +got):\n%s", diff)
-	}
-	var rows []map[string]string
 	for _, r := range recs[1:] {
 		m := map[string]string{}
 		for i, h := range recs[0] {
@@ -184,7 +191,7 @@ func readCSV(t *testing.T, path string) []map[string]string {
 		}
 		rows = append(rows, m)
 	}
-	return rows
+	return recs[0], rows
 }
 
 // wantOK checks one ok row of every output against what the test server

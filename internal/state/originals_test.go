@@ -258,7 +258,7 @@ func TestMigrateFromV1(t *testing.T) {
 	if v != SchemaVersion {
 		t.Errorf("after Open: user_version=%d, want %d", v, SchemaVersion)
 	}
-	if want := `msg="state file schema updated" path=` + path + ` from=1 to=2`; !strings.Contains(logs.String(), want) {
+	if want := `msg="state file schema updated" path=` + path + ` from=1 to=3`; !strings.Contains(logs.String(), want) {
 		t.Errorf("log:\n%s\nwant a line with %q", logs.String(), want)
 	}
 
@@ -288,5 +288,17 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 	if got, ok, err := s.GetOriginal(ctx, "h-old"); err != nil || !ok || got != o {
 		t.Errorf("after reopen: GetOriginal()=%+v, %v, %v; want %+v", got, ok, err, o)
+	}
+}
+
+// TestNewFileLogsOneLine checks that a new state file is told as created
+// at the current schema version, not as migrated step by step.
+func TestNewFileLogsOneLine(t *testing.T) {
+	var logs bytes.Buffer
+	path := newPath(t)
+	openStore(t, path, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	want := fmt.Sprintf(`msg="state file created" path=%s schema_version=%d`, path, SchemaVersion)
+	if !strings.Contains(logs.String(), want) || strings.Contains(logs.String(), "schema updated") || strings.Count(logs.String(), "\n") != 1 {
+		t.Errorf("log:\n%s\nwant the one line %q", logs.String(), want)
 	}
 }

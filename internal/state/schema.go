@@ -132,6 +132,7 @@ func (s *Store) migrate(ctx context.Context, steps []func(context.Context, *sql.
 	if len(steps) != target {
 		panic(fmt.Sprintf("state: %d migrations for schema version %d", len(steps), target))
 	}
+	from := -1 // the version found, once a step was made
 	for {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
@@ -147,7 +148,16 @@ func (s *Store) migrate(ctx context.Context, steps []func(context.Context, *sql.
 			if v > target {
 				return &SchemaVersionError{Path: s.path, Version: v, Supported: target}
 			}
+			switch {
+			case from == 0:
+				s.log.Info("state file created", "path", s.path, "schema_version", v)
+			case from > 0:
+				s.log.Info("state file schema updated", "path", s.path, "from", from, "to", v)
+			}
 			return nil
+		}
+		if from < 0 {
+			from = v
 		}
 		if err := steps[v](ctx, tx); err != nil {
 			tx.Rollback()
@@ -159,11 +169,6 @@ func (s *Store) migrate(ctx context.Context, steps []func(context.Context, *sql.
 		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("migrate schema from version %d to %d: %w", v, v+1, err)
-		}
-		if v == 0 {
-			s.log.Info("state file created", "path", s.path, "schema_version", v+1)
-		} else {
-			s.log.Info("state file schema updated", "path", s.path, "from", v, "to", v+1)
 		}
 	}
 }
