@@ -238,7 +238,8 @@ func writeCollapsed(b *strings.Builder, line string) {
 // because every rune is one that NFC leaves as it is where it stands:
 // below U+0300 (ASCII, Latin-1, Latin Extended, no combining mark); an
 // Arabic letter, digit or sign that is not a combining mark
-// (U+0600–U+064A, U+0660–U+066F, U+0671–U+06D5); or one haraka
+// (U+0600–U+060F, U+061B–U+064A, U+0660–U+066F, U+0671–U+06D5: not the
+// Quranic signs U+0610–U+061A, which are marks); or one haraka
 // (U+064B–U+0652, which compose with nothing) after such a rune, since a
 // lone mark needs no reordering. Anything else (two marks in a row, hamza
 // or madda as marks, Latin accents as combining marks) is left to norm.
@@ -255,7 +256,7 @@ func nfcSafe(s string) bool {
 		i += size
 		switch {
 		case r < 0x300 && r != utf8.RuneError,
-			0x600 <= r && r < 0x64B, 0x660 <= r && r < 0x670, 0x671 <= r && r < 0x6D6:
+			0x600 <= r && r < 0x610, 0x61B <= r && r < 0x64B, 0x660 <= r && r < 0x670, 0x671 <= r && r < 0x6D6:
 			afterMark = false
 		case 0x64B <= r && r <= 0x652 && !afterMark:
 			afterMark = true

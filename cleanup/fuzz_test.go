@@ -54,3 +54,22 @@ func FuzzText(f *testing.F) {
 		}
 	})
 }
+
+// TestNFCSafeArabicPairs checks the fast path against norm on every pair
+// of runes in and around the Arabic block, where the fuzzer once found
+// two Quranic signs (U+0614 U+064E) that nfcSafe took for NFC.
+func TestNFCSafeArabicPairs(t *testing.T) {
+	var rs []rune
+	for r := rune(0x5F0); r < 0x700; r++ {
+		rs = append(rs, r)
+	}
+	rs = append(rs, 'a', 0xE9, 0x2FF, 0x300, 0x301, 0x1DC0, 0x200C, 0x200D)
+	for _, a := range rs {
+		for _, b := range rs {
+			s := string(a) + string(b)
+			if nfcSafe(s) && !norm.NFC.IsNormalString(s) {
+				t.Errorf("nfcSafe(%+q) but it is not NFC", s)
+			}
+		}
+	}
+}
