@@ -10,6 +10,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,7 +19,7 @@ import (
 
 // This file holds the Files and Batch API: POST /v1/files,
 // GET /v1/files/{id}, GET /v1/files/{id}/content, POST /v1/batches,
-// GET /v1/batches/{id} and POST /v1/batches/{id}/cancel.
+// GET /v1/batches, GET /v1/batches/{id} and POST /v1/batches/{id}/cancel.
 
 // Defaults of the batch options.
 const (
@@ -28,6 +29,13 @@ const (
 	// DefaultMaxBatchLines is Options.MaxBatchLines when it is 0: OpenAI's
 	// limit of requests per batch.
 	DefaultMaxBatchLines = 50_000
+)
+
+// The limit of GET /v1/batches: its default, and the largest accepted (the
+// smallest is 1).
+const (
+	batchListDefault = 20
+	batchListMax     = 100
 )
 
 // The statuses of a batch, as in the "status" of a Batch object.
@@ -68,6 +76,9 @@ type BatchStats struct {
 	// /v1/batches/{id} that got 200); Cancels the cancels accepted (POST
 	// /v1/batches/{id}/cancel that got 200).
 	Retrieves, Cancels int
+	// Lists counts the lists of batches served (GET /v1/batches that got
+	// 200).
+	Lists int
 	// Lines counts the batch lines answered: LinesOK those answered with
 	// status_code 200 (counted in Paid), LinesFailed the others (a non-200
 	// status_code in the output file, or a line in the error file). Lines
@@ -177,16 +188,18 @@ type batch struct {
 	lines   []batchInput     // nil when the file failed validation
 	errs    []batchLineError // validation errors; the batch fails at its next step
 	polls   int              // retrieves so far
+	seq     int              // its index in batchStore.order
 }
 
 // batchStore holds the files and batches. It is guarded by Server.mu.
 type batchStore struct {
 	files   map[string]*storedFile
 	batches map[string]*batch
-	order   []*batch // in creation order
+	order   []*batch // in creation order; batch.seq is the index
 	// nextFile, nextBatch and nextLine number the ids.
 	nextFile, nextBatch, nextLine int
 	expire                        int // batches left to expire, see ExpireBatches
+	lose                          int // create replies left to lose, see LoseCreateReplies
 	stats                         BatchStats
 	lines                         []BatchLine
 }
@@ -280,6 +293,22 @@ func (s *Server) ExpireBatches(n int) {
 	s.batch.expire += n
 }
 
+// LoseCreateReplies makes the next n POST /v1/batches that would succeed
+// lose their reply: the batch is created as usual (it counts in
+// BatchStats.Batches, is listed, retrieved and answered), but the
+// connection is closed without a response, as Fault.Drop does, so the
+// client cannot tell whether its batch exists. Requests that get an error
+// are answered as usual and do not use it up. Calls add up. It panics on a
+// negative n.
+func (s *Server) LoseCreateReplies(n int) {
+	if n < 0 {
+		panic(fmt.Sprintf("fakeopenai: LoseCreateReplies(%d)", n))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.batch.lose += n
+}
+
 // batchAPI decides the reply to a request of the Files and Batch API that
 // passed the API key check.
 func (s *Server) batchAPI(r *http.Request, body []byte, readErr error) reply {
@@ -298,7 +327,13 @@ func (s *Server) batchAPI(r *http.Request, body []byte, readErr error) reply {
 	case len(parts) == 3 && parts[0] == "files" && parts[1] != "" && parts[2] == "content":
 		return method(http.MethodGet, func() reply { return s.getFile(parts[1], true) })
 	case len(parts) == 1 && parts[0] == "batches":
-		return method(http.MethodPost, func() reply { return s.createBatch(body, readErr) })
+		switch r.Method {
+		case http.MethodPost:
+			return s.createBatch(body, readErr)
+		case http.MethodGet:
+			return s.listBatches(r.URL.Query())
+		}
+		return methodNotAllowed(r)
 	case len(parts) == 2 && parts[0] == "batches" && parts[1] != "":
 		return method(http.MethodGet, func() reply { return s.retrieveBatch(parts[1]) })
 	case len(parts) == 3 && parts[0] == "batches" && parts[1] != "" && parts[2] == "cancel":
@@ -479,6 +514,7 @@ func (s *Server) createBatch(body []byte, readErr error) reply {
 		created: now,
 		lines:   lines,
 		errs:    errs,
+		seq:     len(s.batch.order),
 		obj: batchObject{
 			ID:               "batch_fake" + strconv.Itoa(s.batch.nextBatch),
 			Object:           "batch",
@@ -497,6 +533,10 @@ func (s *Server) createBatch(body []byte, readErr error) reply {
 	s.batch.batches[b.obj.ID] = b
 	s.batch.order = append(s.batch.order, b)
 	s.batch.stats.Batches++
+	if s.batch.lose > 0 {
+		s.batch.lose--
+		return reply{kind: replyDrop}
+	}
 	return jsonReply(b.obj)
 }
 
@@ -647,6 +687,59 @@ func (s *Server) retrieveBatch(id string) reply {
 		s.finishLocked(b, now)
 	}
 	return jsonReply(b.obj)
+}
+
+// batchList is the reply to GET /v1/batches. FirstID and LastID are null
+// when Data is empty.
+type batchList struct {
+	Object  string        `json:"object"`
+	Data    []batchObject `json:"data"`
+	FirstID *string       `json:"first_id"`
+	LastID  *string       `json:"last_id"`
+	HasMore bool          `json:"has_more"`
+}
+
+// listBatches answers GET /v1/batches: the batches newest first (in
+// creation order, not by created_at, which has one-second resolution),
+// those created before the batch "after" when it is given, at most "limit"
+// of them. It moves no batch on.
+func (s *Server) listBatches(q url.Values) reply {
+	limit := batchListDefault
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil:
+			return invalidRequest(fmt.Sprintf("Invalid type for 'limit': expected an integer, but got '%s' instead.", v),
+				"limit", "invalid_type")
+		case n < 1:
+			return invalidRequest(fmt.Sprintf("Invalid 'limit': integer below minimum value. Expected a value >= 1, but got %d instead.", n),
+				"limit", "integer_below_min_value")
+		case n > batchListMax:
+			return invalidRequest(fmt.Sprintf("Invalid 'limit': integer above maximum value. Expected a value <= %d, but got %d instead.", batchListMax, n),
+				"limit", "integer_above_max_value")
+		}
+		limit = n
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	end := len(s.batch.order) // the batches to list are order[:end]
+	if after := q.Get("after"); after != "" {
+		b, ok := s.batch.batches[after]
+		if !ok {
+			return invalidRequest(fmt.Sprintf("No batch found with id '%s'.", after), "after", "invalid_value")
+		}
+		end = b.seq
+	}
+	list := batchList{Object: "list", Data: []batchObject{}}
+	for i := end - 1; i >= 0 && len(list.Data) < limit; i-- {
+		list.Data = append(list.Data, s.batch.order[i].obj)
+	}
+	list.HasMore = end > len(list.Data)
+	if n := len(list.Data); n > 0 {
+		list.FirstID, list.LastID = &list.Data[0].ID, &list.Data[n-1].ID
+	}
+	s.batch.stats.Lists++
+	return jsonReply(list)
 }
 
 // startLocked marks the batch in progress, if it was not yet.

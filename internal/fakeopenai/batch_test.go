@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -699,4 +700,336 @@ func TestBadBatchOptionsPanic(t *testing.T) {
 		}()
 		srv.ExpireBatches(-1)
 	}()
+	func() {
+		srv := newServer(t, fakeopenai.Options{})
+		defer func() {
+			if recover() == nil {
+				t.Error("LoseCreateReplies(-1) did not panic")
+			}
+		}()
+		srv.LoseCreateReplies(-1)
+	}()
+}
+
+// listIDs returns the ids of a list of batches, in its order.
+func listIDs(l openai.ListBatchResponse) []string {
+	var ids []string
+	for _, b := range l.Data {
+		ids = append(ids, b.ID)
+	}
+	return ids
+}
+
+func listBatches(tb testing.TB, client *openai.Client, after *string, limit *int) openai.ListBatchResponse {
+	tb.Helper()
+	l, err := client.ListBatch(context.Background(), after, limit)
+	if err != nil {
+		tb.Fatalf("ListBatch: %v", err)
+	}
+	if l.Object != "list" {
+		tb.Errorf("list object = %q, want list", l.Object)
+	}
+	return l
+}
+
+func TestListBatches(t *testing.T) {
+	srv := newServer(t, fakeopenai.Options{BatchPolls: 3})
+	client, _ := newClient(t, srv, "")
+
+	if l := listBatches(t, client, nil, nil); len(l.Data) != 0 || l.HasMore || l.FirstID != "" || l.LastID != "" {
+		t.Errorf("empty list = %+v, want no data, no ids, no more", l)
+	}
+	var ids []string // in creation order
+	for i := range 5 {
+		ids = append(ids, createBatch(t, client, articleRequest(i)).ID)
+	}
+	newest := []string{ids[4], ids[3], ids[2], ids[1], ids[0]}
+
+	l := listBatches(t, client, nil, nil)
+	if diff := cmp.Diff(newest, listIDs(l)); diff != "" {
+		t.Errorf("list ids (-want +got):\n%s", diff)
+	}
+	if l.HasMore || l.FirstID != ids[4] || l.LastID != ids[0] {
+		t.Errorf("list: first %q, last %q, more %v; want %q, %q, false", l.FirstID, l.LastID, l.HasMore, ids[4], ids[0])
+	}
+
+	// Pages of 2, each after the last id of the one before.
+	type page struct {
+		IDs         []string
+		First, Last string
+		More        bool
+	}
+	var pages []page
+	var after *string
+	two := 2
+	for range 4 {
+		l := listBatches(t, client, after, &two)
+		pages = append(pages, page{listIDs(l), l.FirstID, l.LastID, l.HasMore})
+		if !l.HasMore {
+			break
+		}
+		after = &l.LastID
+	}
+	wantPages := []page{
+		{[]string{ids[4], ids[3]}, ids[4], ids[3], true},
+		{[]string{ids[2], ids[1]}, ids[2], ids[1], true},
+		{[]string{ids[0]}, ids[0], ids[0], false},
+	}
+	if diff := cmp.Diff(wantPages, pages); diff != "" {
+		t.Errorf("pages (-want +got):\n%s", diff)
+	}
+	// After the oldest batch there is nothing.
+	if l := listBatches(t, client, &ids[0], &two); len(l.Data) != 0 || l.HasMore || l.FirstID != "" {
+		t.Errorf("list after the oldest = %+v, want empty", l)
+	}
+	one := 1
+	if l := listBatches(t, client, &ids[3], &one); !cmp.Equal(listIDs(l), []string{ids[2]}) || !l.HasMore {
+		t.Errorf("list after %s, limit 1 = %q, more %v; want [%s], true", ids[3], listIDs(l), l.HasMore, ids[2])
+	}
+
+	// Listing moved no batch on: all still validating, and the first
+	// retrieve of one is its first step (in_progress, not completed).
+	for _, b := range listBatches(t, client, nil, nil).Data {
+		if b.Status != fakeopenai.BatchValidating || b.InProgressAt != nil {
+			t.Errorf("batch %s listed %q, want validating", b.ID, b.Status)
+		}
+	}
+	if got := retrieve(t, client, ids[2]).Status; got != fakeopenai.BatchInProgress {
+		t.Errorf("first retrieve after lists: %q, want in_progress", got)
+	}
+	var statuses []string
+	for _, b := range listBatches(t, client, nil, nil).Data {
+		statuses = append(statuses, b.Status)
+	}
+	V, P := fakeopenai.BatchValidating, fakeopenai.BatchInProgress
+	if want := []string{V, V, P, V, V}; !cmp.Equal(statuses, want) {
+		t.Errorf("listed statuses = %q, want %q", statuses, want)
+	}
+	if st := srv.BatchStats(); st.Lists != 9 || st.Retrieves != 1 || st.Lines != 0 {
+		t.Errorf("BatchStats = %+v, want 9 lists, 1 retrieve, no line answered", st)
+	}
+}
+
+// TestListBatchesRender checks that a listed batch is the Batch object that
+// GET /v1/batches/{id} answers, byte for byte.
+func TestListBatchesRender(t *testing.T) {
+	srv := newServer(t, fakeopenai.Options{})
+	client, _ := newClient(t, srv, "")
+	ctx := context.Background()
+	f := uploadBatch(t, client, articleRequest(0), articleRequest(1))
+	done, err := client.CreateBatch(ctx, openai.CreateBatchRequest{
+		InputFileID: f.ID, Endpoint: openai.BatchEndpointChatCompletions, Metadata: map[string]any{"run": "r1"},
+	})
+	if err != nil {
+		t.Fatalf("CreateBatch: %v", err)
+	}
+	retrieve(t, client, done.ID) // completed: retrieves no longer change it
+	open := createBatch(t, client, articleRequest(2))
+	if _, err := client.CancelBatch(ctx, open.ID); err != nil {
+		t.Fatalf("CancelBatch: %v", err)
+	}
+	get := func(path string) []byte {
+		resp, err := http.Get(srv.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("GET %s: %d %q, want 200 JSON", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		return body
+	}
+	var list struct {
+		Object  string            `json:"object"`
+		Data    []json.RawMessage `json:"data"`
+		FirstID *string           `json:"first_id"`
+		LastID  *string           `json:"last_id"`
+		HasMore *bool             `json:"has_more"`
+	}
+	if err := json.Unmarshal(get("/batches"), &list); err != nil {
+		t.Fatal(err)
+	}
+	if list.Object != "list" || len(list.Data) != 2 || list.FirstID == nil || *list.FirstID != open.ID ||
+		list.LastID == nil || *list.LastID != done.ID || list.HasMore == nil || *list.HasMore {
+		t.Fatalf("list = %+v, want 2 batches from %s to %s, has_more false", list, open.ID, done.ID)
+	}
+	// The cancelling batch is listed as cancelling: compare it before the
+	// retrieve that makes it cancelled.
+	if st := srv.BatchStats(); st.Cancels != 1 || st.Retrieves != 1 {
+		t.Fatalf("BatchStats = %+v", st)
+	}
+	var listed struct{ Status string }
+	if err := json.Unmarshal(list.Data[0], &listed); err != nil || listed.Status != fakeopenai.BatchCancelling {
+		t.Errorf("listed %s status %q (%v), want cancelling", open.ID, listed.Status, err)
+	}
+	if got, want := string(list.Data[1]), string(get("/batches/"+done.ID)); got != want {
+		t.Errorf("listed batch:\n%s\nwant what GET /v1/batches/{id} answers:\n%s", got, want)
+	}
+
+	var empty map[string]json.RawMessage
+	srv2 := newServer(t, fakeopenai.Options{})
+	resp, err := http.Get(srv2.URL() + "/batches")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&empty); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"data": "[]", "first_id": "null", "last_id": "null", "has_more": "false"} {
+		if got := string(empty[k]); got != want {
+			t.Errorf("empty list %s = %s, want %s", k, got, want)
+		}
+	}
+}
+
+func TestListBatchesBadRequests(t *testing.T) {
+	srv := newServer(t, fakeopenai.Options{})
+	client, _ := newClient(t, srv, "")
+	ctx := context.Background()
+	b := createBatch(t, client, articleRequest(0))
+	intp := func(n int) *int { return &n }
+	strp := func(s string) *string { return &s }
+	tests := []struct {
+		name  string
+		after *string
+		limit *int
+		param string
+	}{
+		{"limit 0", nil, intp(0), "limit"},
+		{"limit -1", nil, intp(-1), "limit"},
+		{"limit 101", nil, intp(101), "limit"},
+		{"unknown after", strp("batch_nope"), nil, "after"},
+		{"unknown after, good limit", strp("batch_nope"), intp(5), "after"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := client.ListBatch(ctx, tt.after, tt.limit)
+			e := apiError(t, err)
+			if e.HTTPStatusCode != http.StatusBadRequest || e.Type != "invalid_request_error" ||
+				e.Param == nil || *e.Param != tt.param || e.Message == "" {
+				t.Errorf("error = %+v (param %v), want 400 invalid_request_error naming %q", e, e.Param, tt.param)
+			}
+		})
+	}
+	for _, ok := range []int{1, 100} {
+		if l := listBatches(t, client, nil, &ok); !cmp.Equal(listIDs(l), []string{b.ID}) {
+			t.Errorf("limit %d: ids %q, want [%s]", ok, listIDs(l), b.ID)
+		}
+	}
+	for query, want := range map[string]int{
+		"?limit=abc": http.StatusBadRequest,
+		"?limit=2.5": http.StatusBadRequest,
+		"?limit=":    http.StatusOK,
+		"?after=":    http.StatusOK,
+	} {
+		resp, err := http.Get(srv.URL() + "/batches" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Error struct {
+				Param *string `json:"param"`
+			} `json:"error"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != want ||
+			(want != http.StatusOK && (body.Error.Param == nil || *body.Error.Param != "limit")) {
+			t.Errorf("GET /v1/batches%s: %d, param %v (%v); want %d", query, resp.StatusCode, body.Error.Param, err, want)
+		}
+	}
+	req, err := http.NewRequest(http.MethodDelete, srv.URL()+"/batches", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("DELETE /v1/batches: %d, want 405", resp.StatusCode)
+	}
+	if got := srv.BatchStats().Lists; got != 4 {
+		t.Errorf("BatchStats.Lists = %d, want 4 (the 200s only)", got)
+	}
+}
+
+func TestLoseCreateReplies(t *testing.T) {
+	srv := newServer(t, fakeopenai.Options{})
+	client, _ := newClient(t, srv, "")
+	ctx := context.Background()
+	f := uploadBatch(t, client, articleRequest(0), articleRequest(1))
+	create := func() (openai.BatchResponse, error) {
+		return client.CreateBatch(ctx, openai.CreateBatchRequest{InputFileID: f.ID, Endpoint: openai.BatchEndpointChatCompletions})
+	}
+
+	srv.LoseCreateReplies(1)
+	// A create that gets an error does not use it up.
+	_, err := client.CreateBatch(ctx, openai.CreateBatchRequest{InputFileID: "file-nope", Endpoint: openai.BatchEndpointChatCompletions})
+	if e := apiError(t, err); e.HTTPStatusCode != http.StatusNotFound {
+		t.Fatalf("create of an unknown file: %v, want 404", err)
+	}
+	if _, err := create(); err == nil {
+		t.Fatal("CreateBatch succeeded, want an error: the reply was lost")
+	} else if errors.As(err, new(*openai.APIError)) {
+		t.Fatalf("CreateBatch: %v, want a connection error, not an API error", err)
+	}
+	// The client sees the connection closed before the server counts it.
+	if err := srv.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := srv.Stats(); st.Dropped != 1 {
+		t.Errorf("Stats.Dropped = %d, want 1", st.Dropped)
+	}
+	if st := srv.BatchStats(); st.Batches != 1 {
+		t.Errorf("BatchStats.Batches = %d, want 1: the lost create made its batch", st.Batches)
+	}
+	l := listBatches(t, client, nil, nil)
+	if len(l.Data) != 1 || l.Data[0].InputFileID != f.ID || l.Data[0].Status != fakeopenai.BatchValidating {
+		t.Fatalf("list after the lost create = %+v, want its batch, validating", l.Data)
+	}
+	lost := l.Data[0].ID
+
+	// The next create is answered.
+	b, err := create()
+	if err != nil {
+		t.Fatalf("CreateBatch after the lost one: %v", err)
+	}
+	if b.ID == lost || b.Status != fakeopenai.BatchValidating {
+		t.Errorf("second batch = %s %q, want a new validating batch", b.ID, b.Status)
+	}
+	if got, want := listIDs(listBatches(t, client, nil, nil)), []string{b.ID, lost}; !cmp.Equal(got, want) {
+		t.Errorf("list ids = %q, want %q", got, want)
+	}
+	// The lost batch runs as any other.
+	if got := retrieve(t, client, lost); got.Status != fakeopenai.BatchCompleted || got.RequestCounts.Completed != 2 {
+		t.Errorf("lost batch retrieved: %q %+v, want completed with 2 lines", got.Status, got.RequestCounts)
+	}
+
+	// Calls add up.
+	srv.LoseCreateReplies(1)
+	srv.LoseCreateReplies(1)
+	for i := range 2 {
+		if _, err := create(); err == nil {
+			t.Errorf("create %d after LoseCreateReplies(1) twice: no error, want the reply lost", i+1)
+		}
+	}
+	if _, err := create(); err != nil {
+		t.Errorf("third create: %v, want it answered", err)
+	}
+	if st := srv.BatchStats(); st.Batches != 5 {
+		t.Errorf("BatchStats.Batches = %d, want 5", st.Batches)
+	}
+	if err := srv.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := srv.Stats(); st.Dropped != 3 {
+		t.Errorf("Stats.Dropped = %d, want 3", st.Dropped)
+	}
 }

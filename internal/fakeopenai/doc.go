@@ -120,10 +120,11 @@
 // # Files and Batch API
 //
 // The server runs OpenAI's batch cycle (go-openai's UploadBatchFile,
-// CreateBatch, RetrieveBatch, CancelBatch, GetFileContent) for chat
-// completions. Every path checks the API key as chat completions do (401
-// otherwise), is recorded in Requests and counted in Stats (Requests,
-// ByStatus; never OK), and waits Options.Latency. Errors have the body
+// CreateBatch, ListBatch, RetrieveBatch, CancelBatch, GetFileContent) for
+// chat completions. Every path checks the API key as chat completions do
+// (401 otherwise), is recorded in Requests and counted in Stats (Requests,
+// ByStatus, or Dropped for a lost reply, see LoseCreateReplies; never OK),
+// and waits Options.Latency. Errors have the body
 // {"error":{"message","type","param","code"}} as elsewhere; a 404 for an
 // unknown id has type "invalid_request_error" and code null. Ids are
 // "file-fake<n>", "batch_fake<n>", "batch_req_fake<n>" and "req_fake<n>";
@@ -160,7 +161,13 @@
 //	 "metadata":{"run":"r1"}}
 //
 // expires_at is created_at plus 24 hours; metadata is echoed (null when
-// none). The input file is validated when the batch is created. Its lines
+// none). Server.LoseCreateReplies(n) makes the next n creates that would
+// get this 200 lose their reply: the batch is created all the same (it
+// counts in BatchStats.Batches, is listed and moves on as any other), but
+// the connection is closed without a response, as Fault.Drop does (counted
+// in Stats.Dropped, Recorded.Status 0), as when OpenAI carried out a create
+// whose reply was then lost. Calls add up; creates that get an error do not
+// use it up. The input file is validated when the batch is created. Its lines
 // blank after trimming are skipped (a final newline is fine) but counted in
 // the line numbers, which start at 1. Each other line must be a JSON object
 // {"custom_id","method":"POST","url":"/v1/chat/completions","body":{...}}
@@ -197,6 +204,22 @@
 // cancelling batch answers it unchanged; cancelling a finished one gets
 // 400. An unknown batch id gets 404 "No batch found with id '<id>'.".
 //
+// GET /v1/batches lists the batches newest first, by creation order (not
+// by created_at, which has one-second resolution), each as GET
+// /v1/batches/{id} renders it, and moves none of them on:
+//
+//	{"object":"list","data":[{...batch_fake3...},{...batch_fake2...}],"first_id":"batch_fake3","last_id":"batch_fake2","has_more":true}
+//
+// The query parameter limit (default 20) bounds the batches in data; a
+// limit that is not an integer from 1 to 100 gets 400 invalid_request_error
+// with param "limit". after, a batch id, lists only the batches after it in
+// this order, i.e. created before it, so a client pages with
+// after=<last_id> while has_more is true; an unknown id gets 400
+// invalid_request_error with param "after". An empty limit or after counts
+// as absent. first_id and last_id are the ids of the first and last batch
+// in data, null when it is empty; has_more says whether batches are left
+// after last_id.
+//
 // The lines of a batch are answered when it completes, in input order, each
 // as the same request sent live would be: the rules of Server.Script match
 // and fire on them (their waiting and header fields do nothing), and the
@@ -220,7 +243,7 @@
 // request_counts.completed counts the lines answered 200, failed the
 // others answered (a non-200 status_code, or in the error file).
 // Server.BatchStats counts files uploaded and downloaded, batches created,
-// retrieves, cancels and lines answered; Server.BatchLines records each
+// retrieves, cancels, lists and lines answered; Server.BatchLines records each
 // answered line as a request (Step, Model, Messages, Fences, Body, Status).
 //
 // The package imports nothing of tarjama.
