@@ -19,6 +19,8 @@ import (
 //
 //	AddBatchRequests      → pending
 //	MarkSubmitted         pending → submitted in batch b, attempts+1
+//	ReplaceBatch          submitted in b → submitted in b' (b's real id)
+//	ReleaseBatch          submitted in b → pending, attempts-1 (b never created)
 //	CollectBatch          submitted in b → answered, pending or failed
 //	Requeue               any → pending
 //
@@ -500,3 +502,73 @@ func (s *Store) BatchUsage(ctx context.Context) (map[string]jobs.Usage, error) {
 
 // formatTime is how the state file writes a time: RFC 3339 in UTC.
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// ReplaceBatch puts batch b in the place of the batch recorded as oldID, in
+// one transaction: the requests in oldID move to b, and oldID is removed.
+// It is how a batch recorded before its create was sent (under an id of
+// the caller's making) gets its real id. b.Requests 0 and a zero CreatedAt
+// keep oldID's. Calling it again once done is harmless; an oldID unknown
+// when b is not recorded either is an error.
+func (s *Store) ReplaceBatch(ctx context.Context, oldID string, b Batch) error {
+	if oldID == "" || b.ID == "" {
+		return fmt.Errorf("replace batch %q by %q in state file %s: empty batch id", oldID, b.ID, s.path)
+	}
+	return s.put(ctx, &write{op: func(ctx context.Context, tx *sql.Tx, at string) error {
+		var (
+			requests int
+			created  string
+		)
+		err := tx.QueryRowContext(ctx, `SELECT requests, created_at FROM batches WHERE id = ?`, oldID).Scan(&requests, &created)
+		if errors.Is(err, sql.ErrNoRows) {
+			var known int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM batches WHERE id = ?`, b.ID).Scan(&known); err != nil {
+				return err
+			}
+			if known == 0 {
+				return fmt.Errorf("replace batch %s by %s: unknown batch", oldID, b.ID)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if b.Requests > 0 {
+			requests = b.Requests
+		}
+		if !b.CreatedAt.IsZero() {
+			created = formatTime(b.CreatedAt)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO batches (id, input_file_id, output_file_id, error_file_id, status, requests, collected, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			b.ID, b.InputFileID, b.OutputFileID, b.ErrorFileID, b.Status, requests, b.Collected, created, at); err != nil {
+			return fmt.Errorf("replace batch %s by %s: %w", oldID, b.ID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE batch_requests SET batch_id = ?, updated_at = ? WHERE batch_id = ?`, b.ID, at, oldID); err != nil {
+			return fmt.Errorf("replace batch %s by %s: %w", oldID, b.ID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM batches WHERE id = ?`, oldID); err != nil {
+			return fmt.Errorf("replace batch %s by %s: %w", oldID, b.ID, err)
+		}
+		return nil
+	}})
+}
+
+// ReleaseBatch removes batch id, which was never created at the provider,
+// and sets the requests still submitted in it back to pending, in one
+// transaction: their attempts are taken back (they were never sent) and
+// their error is reason. Releasing a batch no longer recorded does nothing.
+func (s *Store) ReleaseBatch(ctx context.Context, id, reason string) error {
+	if id == "" {
+		return fmt.Errorf("release batch in state file %s: empty batch id", s.path)
+	}
+	return s.put(ctx, &write{op: func(ctx context.Context, tx *sql.Tx, at string) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE batch_requests SET state = ?, batch_id = '', attempts = max(attempts - 1, 0),
+			error = ?, updated_at = ? WHERE batch_id = ? AND state = ?`, ReqPending, reason, at, id, ReqSubmitted); err != nil {
+			return fmt.Errorf("release batch %s: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM batches WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("release batch %s: %w", id, err)
+		}
+		return nil
+	}})
+}

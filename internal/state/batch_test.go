@@ -1036,3 +1036,107 @@ func TestBatchUsage(t *testing.T) {
 		t.Errorf("BatchUsage (-want +got):\n%s", diff)
 	}
 }
+
+// TestReplaceBatch moves the requests of a batch recorded before its
+// create to the batch created, and keeps its count and time.
+func TestReplaceBatch(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, newPath(t), Options{})
+	reqs := batchReqs(0, 3, jobs.StepTranslate)
+	if err := s.AddBatchRequests(ctx, reqs); err != nil {
+		t.Fatal(err)
+	}
+	created := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
+	wip := Batch{ID: "creating-file_1", InputFileID: "file_1", Status: "creating", CreatedAt: created}
+	if err := s.MarkSubmitted(ctx, wip, keysOf(reqs[:2])); err != nil {
+		t.Fatal(err)
+	}
+	real := Batch{ID: "batch_1", InputFileID: "file_1", Status: "validating"}
+	if err := s.ReplaceBatch(ctx, wip.ID, real); err != nil {
+		t.Fatal(err)
+	}
+	bs, err := s.Batches(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Batch{{ID: "batch_1", InputFileID: "file_1", Status: "validating", Requests: 2, CreatedAt: created}}
+	if diff := cmp.Diff(want, bs); diff != "" {
+		t.Errorf("batches after ReplaceBatch (-want +got):\n%s", diff)
+	}
+	for _, r := range reqs[:2] {
+		if got := getBatchRequest(t, s, r.Key); got.BatchID != "batch_1" || got.State != ReqSubmitted || got.Attempts != 1 {
+			t.Errorf("request %.8s after ReplaceBatch: %+v; want submitted in batch_1, attempts 1", r.Key, got)
+		}
+	}
+	if got := getBatchRequest(t, s, reqs[2].Key); got.State != ReqPending || got.BatchID != "" {
+		t.Errorf("request not in the batch: %+v; want it pending as it was", got)
+	}
+
+	// Again: nothing changes.
+	before := batchDump(t, s)
+	if err := s.ReplaceBatch(ctx, wip.ID, real); err != nil {
+		t.Errorf("ReplaceBatch again: %v", err)
+	}
+	if diff := cmp.Diff(before, batchDump(t, s)); diff != "" {
+		t.Errorf("ReplaceBatch again changed (-before +after):\n%s", diff)
+	}
+	// Neither batch known: an error naming both.
+	err = s.ReplaceBatch(ctx, "creating-file_9", Batch{ID: "batch_9"})
+	if err == nil || !strings.Contains(err.Error(), "creating-file_9") || !strings.Contains(err.Error(), "unknown batch") {
+		t.Errorf("ReplaceBatch(unknown)=%v; want an unknown batch error naming it", err)
+	}
+	if err := s.ReplaceBatch(ctx, "", real); err == nil {
+		t.Error("ReplaceBatch with an empty id: no error")
+	}
+}
+
+// TestReleaseBatch sets the requests of a batch never created back to
+// pending, with their attempts taken back, and forgets the batch.
+func TestReleaseBatch(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, newPath(t), Options{})
+	reqs := batchReqs(0, 3, jobs.StepTranslate)
+	if err := s.AddBatchRequests(ctx, reqs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkSubmitted(ctx, Batch{ID: "batch_0", InputFileID: "file_0"}, keysOf(reqs[:1])); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CollectBatch(ctx, Batch{ID: "batch_0", Status: "expired"}, []BatchResult{{Key: reqs[0].Key, State: ReqPending, Error: "batch_expired: x"}}); err != nil {
+		t.Fatal(err)
+	}
+	wip := Batch{ID: "creating-file_1", InputFileID: "file_1", Status: "creating"}
+	if err := s.MarkSubmitted(ctx, wip, keysOf(reqs)); err != nil {
+		t.Fatal(err)
+	}
+	// One of them was answered meanwhile (an import): it stays answered.
+	reply := jobs.Reply{Content: "TITLE: t\nBODY:\nb", FinishReason: "stop", Model: "m"}
+	if err := s.CollectBatch(ctx, Batch{}, []BatchResult{{Key: reqs[2].Key, State: ReqAnswered, Reply: reply}}); err != nil {
+		t.Fatal(err)
+	}
+	const why = "batch_not_created: no batch over file file_1"
+	if err := s.ReleaseBatch(ctx, wip.ID, why); err != nil {
+		t.Fatal(err)
+	}
+	wantBatchRequest(t, s, "sent once before", BatchRequest{Key: reqs[0].Key, ArticleID: "art-0", Step: "translate", State: ReqPending, Attempts: 1, Error: why})
+	wantBatchRequest(t, s, "never sent", BatchRequest{Key: reqs[1].Key, ArticleID: "art-1", Step: "translate", State: ReqPending, Attempts: 0, Error: why})
+	wantBatchRequest(t, s, "answered", BatchRequest{Key: reqs[2].Key, ArticleID: "art-2", Step: "translate", State: ReqAnswered,
+		BatchID: wip.ID, Attempts: 1, Reply: reply})
+	bs, err := s.Batches(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bs) != 1 || bs[0].ID != "batch_0" {
+		t.Errorf("batches after ReleaseBatch: %+v; want batch_0 only", bs)
+	}
+	before := batchDump(t, s)
+	if err := s.ReleaseBatch(ctx, wip.ID, why); err != nil {
+		t.Errorf("ReleaseBatch again: %v", err)
+	}
+	if diff := cmp.Diff(before, batchDump(t, s)); diff != "" {
+		t.Errorf("ReleaseBatch again changed (-before +after):\n%s", diff)
+	}
+	if err := s.ReleaseBatch(ctx, "", why); err == nil {
+		t.Error("ReleaseBatch with an empty id: no error")
+	}
+}
