@@ -158,17 +158,35 @@ func (c *Client) UploadBatchFile(ctx context.Context, path string) (string, erro
 // with a 24h completion window and metadata (OpenAI takes up to 16 string
 // values).
 //
-// A create that the server carried out but whose reply was lost (a dropped
-// connection, a 502 from a proxy) is retried like any other call, and can
-// leave a second batch behind.
+// A create is retried like any other call, but a create whose reply was
+// lost (a dropped connection, a timeout, a 502 from a proxy) may have been
+// carried out: before each retry the batches created since the first
+// attempt are listed (FindBatch), and a batch over fileID found there is
+// returned instead of creating a second one.
 func (c *Client) CreateBatch(ctx context.Context, fileID string, metadata map[string]any) (BatchInfo, error) {
 	if err := checkID("file", fileID); err != nil {
 		return BatchInfo{}, fmt.Errorf("create batch: %w", err)
 	}
-	var b openai.BatchResponse
+	var (
+		info  BatchInfo
+		tries int
+		// The server's created_at is wall-clock time: not c.now, which
+		// tests may fake.
+		since = time.Now()
+	)
 	err := c.call(ctx, "create batch", c.sendTimeout(false), func(ctx context.Context) error {
-		var err error
-		b, err = c.api.CreateBatch(ctx, openai.CreateBatchRequest{
+		if tries++; tries > 1 {
+			found, ok, err := c.findBatch(ctx, fileID, since)
+			if err != nil {
+				return err
+			}
+			if ok {
+				c.log.Info("batch found that an earlier attempt created", "batch_id", found.ID, "file_id", fileID)
+				info = found
+				return nil
+			}
+		}
+		b, err := c.api.CreateBatch(ctx, openai.CreateBatchRequest{
 			InputFileID:      fileID,
 			Endpoint:         BatchEndpoint,
 			CompletionWindow: batchCompletionWindow,
@@ -177,12 +195,67 @@ func (c *Client) CreateBatch(ctx context.Context, fileID string, metadata map[st
 		if err == nil && b.ID == "" {
 			return noID("batch")
 		}
+		info = c.batchInfo(b.Batch)
 		return err
 	})
 	if err != nil {
 		return BatchInfo{}, fmt.Errorf("create batch over file %s: %w", fileID, err)
 	}
-	return c.batchInfo(b.Batch), nil
+	return info, nil
+}
+
+// findBatchPages bounds FindBatch's listing: 20 pages of 100 batches.
+const findBatchPages = 20
+
+// FindBatch looks, among the batches the server lists (newest first), for
+// the newest one over input file fileID, and reports ok false if there is
+// none. It stops at the first batch created more than a minute before
+// since (a batch is not older than the first attempt to create it; the
+// minute allows for the clocks), or after 2,000 batches. A zero since
+// looks through all of them.
+func (c *Client) FindBatch(ctx context.Context, fileID string, since time.Time) (BatchInfo, bool, error) {
+	if err := checkID("file", fileID); err != nil {
+		return BatchInfo{}, false, fmt.Errorf("find batch: %w", err)
+	}
+	var (
+		info BatchInfo
+		ok   bool
+	)
+	err := c.call(ctx, "list batches", c.sendTimeout(false), func(ctx context.Context) error {
+		var err error
+		info, ok, err = c.findBatch(ctx, fileID, since)
+		return err
+	})
+	if err != nil {
+		return BatchInfo{}, false, fmt.Errorf("find the batch over file %s: %w", fileID, err)
+	}
+	return info, ok, nil
+}
+
+// findBatch is FindBatch without the retries.
+func (c *Client) findBatch(ctx context.Context, fileID string, since time.Time) (BatchInfo, bool, error) {
+	limit := 100
+	var after *string
+	for range findBatchPages {
+		list, err := c.api.ListBatch(ctx, after, &limit)
+		if err != nil {
+			return BatchInfo{}, false, fmt.Errorf("list batches: %w", err)
+		}
+		for _, b := range list.Data {
+			if b.InputFileID == fileID {
+				return c.batchInfo(b), true, nil
+			}
+			if !since.IsZero() && b.CreatedAt > 0 && time.Unix(int64(b.CreatedAt), 0).Before(since.Add(-time.Minute)) {
+				return BatchInfo{}, false, nil
+			}
+		}
+		if !list.HasMore || len(list.Data) == 0 {
+			return BatchInfo{}, false, nil
+		}
+		last := list.Data[len(list.Data)-1].ID
+		after = &last
+	}
+	return BatchInfo{}, false, nil
 }
 
 // RetrieveBatch returns the state of batch id.

@@ -10,7 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -743,5 +746,109 @@ func TestReadBatchResultsLongLine(t *testing.T) {
 	got := readAll(t, "out.jsonl", line+"\n"+`{"custom_id":"after","response":null,"error":{"code":"batch_expired","message":"x"}}`+"\n")
 	if len(got) != 2 || got[0].Reply.Content != content || got[1].CustomID != "after" || got[1].Line != 2 {
 		t.Errorf("got %d results; first content %d bytes, want %d", len(got), len(got[0].Reply.Content), len(content))
+	}
+}
+
+// uploadBatchFile uploads a one-line input file to srv and returns its id.
+func uploadBatchFile(t *testing.T, c *Client, id string) string {
+	t.Helper()
+	line, err := c.BatchLine(fakeRequest(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), id+".jsonl")
+	if err := os.WriteFile(path, append(line, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fileID, err := c.UploadBatchFile(context.Background(), path)
+	if err != nil {
+		t.Fatalf("UploadBatchFile: %v", err)
+	}
+	return fileID
+}
+
+// TestCreateBatchReplyLost loses the reply to a create the server carried
+// out: the retry finds that batch instead of creating a second one.
+func TestCreateBatchReplyLost(t *testing.T) {
+	srv := fakeServer(t)
+	c, rec := newFakeClient(t, srv, false, nil)
+	ctx := context.Background()
+	other := uploadBatchFile(t, c, "a0")
+	if _, err := c.CreateBatch(ctx, other, nil); err != nil {
+		t.Fatal(err)
+	}
+	fileID := uploadBatchFile(t, c, "a1")
+	srv.LoseCreateReplies(1)
+	info, err := c.CreateBatch(ctx, fileID, nil)
+	if err != nil {
+		t.Fatalf("CreateBatch: %v", err)
+	}
+	st := srv.BatchStats()
+	if info.InputFileID != fileID || info.ID == "" || st.Batches != 2 || st.Lists != 1 || len(rec.Delays()) != 1 {
+		t.Errorf("CreateBatch=%+v after %d creates, %d lists and %d retries; want the batch over %s, 2 creates, 1 list, 1 retry",
+			info, st.Batches, st.Lists, len(rec.Delays()), fileID)
+	}
+}
+
+// TestFindBatch pages through the list, newest first, and stops at the
+// batches older than since.
+func TestFindBatch(t *testing.T) {
+	const base = 1_800_000_000
+	var (
+		mu    sync.Mutex
+		pages []string
+	)
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/v1/batches" {
+			t.Errorf("%s %s, want GET /v1/batches", r.Method, r.URL.Path)
+		}
+		after := r.URL.Query().Get("after")
+		mu.Lock()
+		pages = append(pages, after)
+		mu.Unlock()
+		// Six batches, b6 newest, two a page; bN is over file-N, made
+		// at base+N minutes.
+		first := 6
+		if after != "" {
+			first, _ = strconv.Atoi(strings.TrimPrefix(after, "b"))
+			first--
+		}
+		var data []string
+		for n := first; n > first-2 && n > 0; n-- {
+			data = append(data, fmt.Sprintf(`{"id":"b%d","object":"batch","input_file_id":"file-%d","status":"completed","created_at":%d}`, n, n, base+60*n))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"object":"list","data":[%s],"has_more":%v}`, strings.Join(data, ","), first-2 > 0)
+	})
+	c, _ := newTestClient(t, srv.URL, nil)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		file      string
+		since     time.Time
+		wantID    string
+		wantPages []string
+	}{
+		{"file-5", time.Time{}, "b5", []string{""}},
+		{"file-1", time.Time{}, "b1", []string{"", "b5", "b3"}},
+		{"file-9", time.Time{}, "", []string{"", "b5", "b3"}},
+		// Batches made more than a minute before since are not looked at.
+		{"file-1", time.Unix(base+60*5, 0), "", []string{"", "b5"}},
+		{"file-4", time.Unix(base+60*5, 0), "b4", []string{"", "b5"}},
+	} {
+		mu.Lock()
+		pages = nil
+		mu.Unlock()
+		info, ok, err := c.FindBatch(ctx, tc.file, tc.since)
+		if err != nil {
+			t.Fatalf("FindBatch(%s): %v", tc.file, err)
+		}
+		if ok != (tc.wantID != "") || info.ID != tc.wantID {
+			t.Errorf("FindBatch(%s, %v)=%q, %v; want %q", tc.file, tc.since, info.ID, ok, tc.wantID)
+		}
+		mu.Lock()
+		if !slices.Equal(pages, tc.wantPages) {
+			t.Errorf("FindBatch(%s, %v) asked for the pages after %q, want %q", tc.file, tc.since, pages, tc.wantPages)
+		}
+		mu.Unlock()
 	}
 }

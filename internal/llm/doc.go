@@ -14,8 +14,9 @@
 //
 // The Batch API (batch.go): Client.BatchLine builds an input line whose body
 // is the request Complete would send; UploadBatchFile, CreateBatch,
-// RetrieveBatch, CancelBatch and FileContent go through the same retries
-// and error classification; ReadBatchResults reads output and error files
+// FindBatch, RetrieveBatch, CancelBatch and FileContent go through the same
+// retries and error classification (a create retried looks first for the
+// batch an attempt whose reply was lost may have created); ReadBatchResults reads output and error files
 // (and vLLM run_batch output) into BatchResult values.
 //
 // The API key is never logged, and is scrubbed from every error message.
