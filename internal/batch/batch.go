@@ -39,6 +39,9 @@ type API interface {
 	BatchLine(req jobs.Request) ([]byte, error)
 	UploadBatchFile(ctx context.Context, path string) (string, error)
 	CreateBatch(ctx context.Context, fileID string, metadata map[string]any) (llm.BatchInfo, error)
+	// FindBatch finds the newest batch over an input file, created since
+	// a time (ok false if there is none).
+	FindBatch(ctx context.Context, fileID string, since time.Time) (info llm.BatchInfo, ok bool, err error)
 	RetrieveBatch(ctx context.Context, id string) (llm.BatchInfo, error)
 	CancelBatch(ctx context.Context, id string) (llm.BatchInfo, error)
 	FileContent(ctx context.Context, fileID string) (io.ReadCloser, error)

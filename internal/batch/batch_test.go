@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"os"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -73,12 +75,19 @@ func (a *cutAPI) FileContent(ctx context.Context, id string) (io.ReadCloser, err
 	return pr, nil
 }
 
-// TestCollectInterruptedHalfWay collects a batch whose download breaks off
-// after some of its results were applied, then collects again: every row
-// ends ok and no request is paid twice.
-func TestCollectInterruptedHalfWay(t *testing.T) {
-	collectChunk = 3
-	t.Cleanup(func() { collectChunk = 1000 })
+// testJob is a batch job over eight short articles against a test server.
+type testJob struct {
+	srv    *fakeopenai.Server
+	store  *state.Store
+	client *llm.Client
+	sink   *memSink
+	o      Options
+}
+
+// newTestJob sets up a job whose API is wrap(client) (the client itself
+// when wrap is nil).
+func newTestJob(t *testing.T, wrap func(*llm.Client) API) *testJob {
+	t.Helper()
 	ctx := context.Background()
 	srv := fakeopenai.New(fakeopenai.Options{APIKey: testKey})
 	t.Cleanup(srv.Close)
@@ -96,7 +105,7 @@ func TestCollectInterruptedHalfWay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
+	t.Cleanup(func() { store.Close() })
 	client, err := llm.New(llm.Config{BaseURL: srv.URL(), APIKey: testKey, Model: fakeopenai.ModelID})
 	if err != nil {
 		t.Fatal(err)
@@ -105,50 +114,171 @@ func TestCollectInterruptedHalfWay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := &cutAPI{Client: client, cutAfter: 5}
-	sink := &memSink{}
-	o := Options{
+	var api API = client
+	if wrap != nil {
+		api = wrap(client)
+	}
+	j := &testJob{srv: srv, store: store, client: client, sink: &memSink{}}
+	j.o = Options{
 		Job:      jobs.Options{Path: in, Name: "in.csv", Model: fakeopenai.ModelID, Prompts: set, ReplyRetries: 1},
 		Store:    store,
 		API:      api,
-		OpenSink: func([]string) (jobs.Sink, error) { sink.rows = nil; return sink, nil },
+		OpenSink: func([]string) (jobs.Sink, error) { j.sink.rows = nil; return j.sink, nil },
 		SpoolDir: filepath.Join(dir, "spool"),
 	}
-	if rep, err := Submit(ctx, o); err != nil || len(rep.Submitted) != 1 {
-		t.Fatalf("submit: %+v, %v", rep, err)
-	}
-	srv.FinishBatches()
-	if _, err := Collect(ctx, o); !errors.Is(err, errCut) {
-		t.Fatalf("the broken collect: %v, want %v", err, errCut)
-	}
-	counts, _ := store.BatchCounts(ctx)
-	if counts[state.ReqAnswered] == 0 || counts[state.ReqSubmitted] == 0 {
-		t.Fatalf("after the broken collect: %v; want some results applied and some not", counts)
-	}
-	for i := 0; i < 4 && !sink.closed; i++ {
-		rep, err := Collect(ctx, o)
+	return j
+}
+
+// finish collects until the outputs are written (at most four times),
+// then checks that every row is ok and every request was paid once.
+func (j *testJob) finish(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; i < 4 && !j.sink.closed; i++ {
+		j.srv.FinishBatches()
+		rep, err := Collect(ctx, j.o)
 		if err != nil {
 			t.Fatalf("collect %d: %v", i+1, err)
 		}
 		if rep.Done {
 			break
 		}
-		srv.FinishBatches()
 	}
-	if !sink.closed || len(sink.rows) != 8 {
-		t.Fatalf("outputs written: %v, %d rows", sink.closed, len(sink.rows))
+	if !j.sink.closed || len(j.sink.rows) != 8 {
+		t.Fatalf("outputs written: %v, %d rows", j.sink.closed, len(j.sink.rows))
 	}
-	for _, r := range sink.rows {
+	for _, r := range j.sink.rows {
 		if r.Status != jobs.StatusOK {
 			t.Errorf("row %s: %s %q", r.ID, r.Status, r.Error)
 		}
 	}
-	for key, n := range srv.Paid() {
+	for key, n := range j.srv.Paid() {
 		if n != 1 {
 			t.Errorf("request %s paid %d times", key[:12], n)
 		}
 	}
-	if got := len(srv.Paid()); got != 16 {
+	if got := len(j.srv.Paid()); got != 16 {
 		t.Errorf("%d requests paid, want 16", got)
+	}
+}
+
+// TestCollectInterruptedHalfWay collects a batch whose download breaks off
+// after some of its results were applied, then collects again: every row
+// ends ok and no request is paid twice.
+func TestCollectInterruptedHalfWay(t *testing.T) {
+	collectChunk = 3
+	t.Cleanup(func() { collectChunk = 1000 })
+	ctx := context.Background()
+	j := newTestJob(t, func(c *llm.Client) API { return &cutAPI{Client: c, cutAfter: 5} })
+	if rep, err := Submit(ctx, j.o); err != nil || len(rep.Submitted) != 1 {
+		t.Fatalf("submit: %+v, %v", rep, err)
+	}
+	j.srv.FinishBatches()
+	if _, err := Collect(ctx, j.o); !errors.Is(err, errCut) {
+		t.Fatalf("the broken collect: %v, want %v", err, errCut)
+	}
+	counts, _ := j.store.BatchCounts(ctx)
+	if counts[state.ReqAnswered] == 0 || counts[state.ReqSubmitted] == 0 {
+		t.Fatalf("after the broken collect: %v; want some results applied and some not", counts)
+	}
+	j.finish(t)
+}
+
+// createAPI is an API whose first CreateBatch is create instead.
+type createAPI struct {
+	*llm.Client
+	mu     sync.Mutex
+	create func(ctx context.Context, c *llm.Client, fileID string, md map[string]any) (llm.BatchInfo, error)
+}
+
+func (a *createAPI) CreateBatch(ctx context.Context, fileID string, md map[string]any) (llm.BatchInfo, error) {
+	a.mu.Lock()
+	create := a.create
+	a.create = nil
+	a.mu.Unlock()
+	if create != nil {
+		return create(ctx, a.Client, fileID, md)
+	}
+	return a.Client.CreateBatch(ctx, fileID, md)
+}
+
+// TestCreateOutcomeUnknown submits batches whose create goes wrong: carried
+// out with its reply lost (or the process killed before it recorded the
+// batch), not carried out with a 502, refused with a 400. The next collect
+// finds the batch created, or sends the requests of one never created
+// again: no batch is created twice and no request paid twice.
+func TestCreateOutcomeUnknown(t *testing.T) {
+	errLost := errors.New("read tcp: connection reset by peer")
+	created := func(err error) func(context.Context, *llm.Client, string, map[string]any) (llm.BatchInfo, error) {
+		return func(ctx context.Context, c *llm.Client, fileID string, md map[string]any) (llm.BatchInfo, error) {
+			if _, cerr := c.CreateBatch(ctx, fileID, md); cerr != nil {
+				return llm.BatchInfo{}, cerr
+			}
+			return llm.BatchInfo{}, err
+		}
+	}
+	notCreated := func(err error) func(context.Context, *llm.Client, string, map[string]any) (llm.BatchInfo, error) {
+		return func(context.Context, *llm.Client, string, map[string]any) (llm.BatchInfo, error) {
+			return llm.BatchInfo{}, err
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		create func(context.Context, *llm.Client, string, map[string]any) (llm.BatchInfo, error)
+		// after the submit: the batches recorded, the requests' states
+		wantBatches []string
+		wantCounts  map[string]int
+	}{
+		{"reply lost", created(errLost),
+			[]string{statusCreating}, map[string]int{state.ReqSubmitted: 8}},
+		{"killed", created(context.Canceled),
+			[]string{statusCreating}, map[string]int{state.ReqSubmitted: 8}},
+		{"502 before creating", notCreated(&jobs.CallError{Reason: "server_error", Status: 502, Message: "Bad Gateway"}),
+			[]string{statusCreating}, map[string]int{state.ReqSubmitted: 8}},
+		{"refused", notCreated(&jobs.CallError{Reason: "invalid_request", Status: 400, Message: "invalid input file"}),
+			nil, map[string]int{state.ReqPending: 8}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			j := newTestJob(t, func(c *llm.Client) API { return &createAPI{Client: c, create: tc.create} })
+			if _, err := Submit(ctx, j.o); err == nil {
+				t.Fatal("submit: no error")
+			}
+			bs, err := j.store.Batches(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var statuses []string
+			for _, b := range bs {
+				statuses = append(statuses, b.Status)
+			}
+			if !slices.Equal(statuses, tc.wantBatches) {
+				t.Errorf("batches recorded after the submit: %v, want %v", statuses, tc.wantBatches)
+			}
+			wantCounts(t, j.store, tc.wantCounts)
+
+			j.finish(t)
+			// One batch of translations, one of key points.
+			if got := j.srv.BatchStats().Batches; got != 2 {
+				t.Errorf("%d batches created, want 2", got)
+			}
+			for _, r := range j.srv.BatchLines() {
+				req, ok, err := j.store.BatchRequest(ctx, r.CustomID)
+				if err != nil || !ok || req.Attempts != 1 {
+					t.Errorf("request %.12s: %+v, %v, %v; want it sent once", r.CustomID, req, ok, err)
+				}
+			}
+		})
+	}
+}
+
+func wantCounts(t *testing.T, s *state.Store, want map[string]int) {
+	t.Helper()
+	got, err := s.BatchCounts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("requests by state: %v, want %v", got, want)
 	}
 }

@@ -2,25 +2,33 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 
 	"github.com/tarjama/tarjama/internal/llm"
 	"github.com/tarjama/tarjama/internal/state"
+	"github.com/tarjama/tarjama/jobs"
 )
 
 // Final statuses of a batch: its results can be collected.
 var finalStatus = map[string]bool{"completed": true, "expired": true, "cancelled": true, "failed": true}
 
+// A batch is recorded before its create is sent, as creating (statusCreating,
+// under creatingID of its input file), with its requests submitted in it:
+// a create whose outcome is unknown (its reply lost, the process killed) is
+// then found again by the next collect (resolveCreating), and its requests
+// are never sent twice.
+const statusCreating = "creating"
+
+func creatingID(fileID string) string { return "creating-" + fileID }
+
 // submitFiles uploads each input file and creates its batch, and records
 // the batch and its requests as submitted. A file is removed once its
 // batch is recorded.
-//
-// Between the provider accepting a batch and the state file recording it
-// there is a moment (one commit) in which a kill -9 would leave the batch
-// unknown to the state file, and its requests would be sent again.
 func submitFiles(ctx context.Context, o Options, files []*spoolFile, rep *Report) error {
 	for _, f := range files {
 		if len(f.keys) == 0 {
@@ -31,13 +39,25 @@ func submitFiles(ctx context.Context, o Options, files []*spoolFile, rep *Report
 		if err != nil {
 			return fmt.Errorf("upload batch file %s: %w", f.path, err)
 		}
+		wip := state.Batch{ID: creatingID(fileID), InputFileID: fileID, Status: statusCreating, Requests: len(f.keys), CreatedAt: now()}
+		if err := o.Store.MarkSubmitted(context.WithoutCancel(ctx), wip, f.keys); err != nil {
+			return fmt.Errorf("record the batch over %s in the state file: %w", f.path, err)
+		}
 		info, err := o.API.CreateBatch(ctx, fileID, map[string]any{"tarjama_file": filepath.Base(f.path)})
 		if err != nil {
-			return fmt.Errorf("create a batch over %s (%d requests): %w", f.path, len(f.keys), err)
+			err = fmt.Errorf("create a batch over %s (%d requests): %w", f.path, len(f.keys), err)
+			if !refused(err) {
+				// It may exist: the next collect looks for it.
+				return err
+			}
+			if rerr := o.Store.ReleaseBatch(context.WithoutCancel(ctx), wip.ID, "batch_not_created: "+err.Error()); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+			return err
 		}
 		b := batchOf(info)
 		b.Requests = len(f.keys)
-		if err := o.Store.MarkSubmitted(context.WithoutCancel(ctx), b, f.keys); err != nil {
+		if err := o.Store.ReplaceBatch(context.WithoutCancel(ctx), wip.ID, b); err != nil {
 			return fmt.Errorf("record batch %s in the state file: %w", b.ID, err)
 		}
 		o.Logger.Info("batch submitted", "batch_id", b.ID, "requests", b.Requests, "file", f.path)
@@ -45,6 +65,37 @@ func submitFiles(ctx context.Context, o Options, files []*spoolFile, rep *Report
 		os.Remove(f.path)
 	}
 	return nil
+}
+
+// refused reports that the server answered a create with a 4xx status: the
+// batch was not created. Anything else (a 5xx, a timeout, a dropped
+// connection) leaves it unknown.
+func refused(err error) bool {
+	var ce *jobs.CallError
+	return errors.As(err, &ce) && ce.Status >= 400 && ce.Status < 500 && ce.Status != http.StatusRequestTimeout
+}
+
+// resolveCreating finds out what became of a batch recorded as creating:
+// the batch the provider created over its input file takes its place, or,
+// when there is none, its requests are pending again. found reports a
+// batch created; b is then that batch.
+func resolveCreating(ctx context.Context, o Options, wip state.Batch) (b state.Batch, found bool, err error) {
+	info, ok, err := o.API.FindBatch(ctx, wip.InputFileID, wip.CreatedAt)
+	if err != nil {
+		return wip, false, fmt.Errorf("look for the batch over file %s: %w", wip.InputFileID, err)
+	}
+	if !ok {
+		o.Logger.Warn("batch never created: its requests are sent again", "file_id", wip.InputFileID, "requests", wip.Requests)
+		why := fmt.Sprintf("batch_not_created: no batch over file %s at the provider", wip.InputFileID)
+		return wip, false, o.Store.ReleaseBatch(context.WithoutCancel(ctx), wip.ID, why)
+	}
+	b = batchOf(info)
+	b.Requests = wip.Requests
+	if err := o.Store.ReplaceBatch(context.WithoutCancel(ctx), wip.ID, b); err != nil {
+		return wip, false, fmt.Errorf("record batch %s in the state file: %w", b.ID, err)
+	}
+	o.Logger.Info("batch found whose create had no answer", "batch_id", b.ID, "file_id", wip.InputFileID, "requests", b.Requests)
+	return b, true, nil
 }
 
 // batchOf is the state file's record of a batch the API described.
@@ -67,6 +118,15 @@ func collectFinished(ctx context.Context, o Options) ([]state.Batch, error) {
 	for _, b := range bs {
 		if b.Collected {
 			continue
+		}
+		if b.Status == statusCreating {
+			var found bool
+			if b, found, err = resolveCreating(ctx, o, b); err != nil || !found {
+				if err != nil {
+					return collected, err
+				}
+				continue
+			}
 		}
 		info, err := o.API.RetrieveBatch(ctx, b.ID)
 		if err != nil {
@@ -304,7 +364,7 @@ func Status(ctx context.Context, o Options) ([]BatchStatus, map[string]int, erro
 	out := make([]BatchStatus, 0, len(bs))
 	for _, b := range bs {
 		st := BatchStatus{Batch: b}
-		if !b.Collected && o.API != nil {
+		if !b.Collected && o.API != nil && b.Status != statusCreating {
 			info, err := o.API.RetrieveBatch(ctx, b.ID)
 			if err != nil {
 				if isFatal(err) {
