@@ -553,7 +553,7 @@ func TestRunBadInput(t *testing.T) {
 	tests := []struct {
 		name, csv, args, want string
 	}{
-		{"unclosed quote", "id,title,body\n1,t,\"عربي\n2,t,عربي\n", "", `in.csv line 2: unclosed quote`},
+		{"unclosed quote", "id,title,body\n1,t,\"عربي\n2,t,عربي\n", "", `in.csv line 2, column "body" (3): unclosed quote`},
 		{"wrong field count", "id,title,body\n1,t,عربي\n2,t,عربي,extra\n", "", `in.csv line 3: the row has 4 fields, the header has 3`},
 		{"invalid UTF-8", "id,title,body\n1,t,\"عربي\nسطر \xff\"\n", "", `in.csv line 3, column "body" (3): invalid UTF-8`},
 		{"no body column", "id,title,text\n1,t,عربي\n", "", `in.csv line 1: no column "body" (columns: id, title, text)`},

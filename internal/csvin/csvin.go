@@ -166,6 +166,13 @@ func (r *Reader) readError(rec []string, err error) error {
 	default:
 		e.Msg = pe.Error()
 	}
+	if errors.Is(pe.Err, csv.ErrQuote) || errors.Is(pe.Err, csv.ErrBareQuote) {
+		// csv.Reader returns the fields read before the broken one.
+		e.ColumnIndex = len(rec) + 1
+		if len(rec) < len(r.header) {
+			e.Column = r.header[len(rec)]
+		}
+	}
 	return e
 }
 
