@@ -146,6 +146,7 @@ func batchOptions(ctx context.Context, o runOptions, b batchFlags, env *Env, mus
 		SpoolDir: filepath.Join(filepath.Dir(statePath), "batch-files"),
 		Logger:   log,
 	}
+	bo.FileMode, bo.DirMode = o.perms()
 	return bo, func() {
 		if err := store.Close(); err != nil {
 			log.Error("close the state file", "path", statePath, "err", err)

@@ -34,7 +34,7 @@ func runFlags() []cli.Flag {
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "force", Usage: "ignore the replies kept in the state file and pay for every request again (the new replies replace them)"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "retry-failed", Value: true, Usage: "retry the rows that failed in an earlier run; --retry-failed=false writes their earlier failure again"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "format", Value: "csv,json", Usage: "output formats, any of `csv,json,jsonl`"}),
-		&umaskFlag{altsrc.NewStringFlag(&cli.StringFlag{Name: "umask", Value: defaultUmask, Usage: "`OCTAL` mask of the modes of the files and directories tarjama creates (outputs, run.json, the state file): 077 keeps them to their owner (files 0600, directories 0700), 022 lets others read them (0644, 0755)"})},
+		&umaskFlag{altsrc.NewStringFlag(&cli.StringFlag{Name: "umask", Value: defaultUmask, Usage: "`OCTAL` mask of the modes of the files and directories tarjama creates (outputs, run.json, the state file, batch files): 077 keeps them to their owner (files 0600, directories 0700), 022 lets others read them (0644, 0755)"})},
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "base-url", EnvVars: []string{"OPENAI_BASE_URL"}, Usage: "OpenAI-compatible endpoint `URL` (default OpenAI's, https://api.openai.com/v1)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "api-key", EnvVars: []string{"OPENAI_API_KEY"}, Usage: "API `KEY`; never printed, logged or written; may be empty for a local server"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "api-version", EnvVars: []string{"OPENAI_API_VERSION"}, Usage: "Azure OpenAI api-version (`VERSION`); used only for an Azure base URL (default " + llm.DefaultAzureAPIVersion + ")"}),

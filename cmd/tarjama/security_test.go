@@ -77,27 +77,39 @@ func TestUmask(t *testing.T) {
 }
 
 // TestUmaskBatchExport checks that the JSONL files of batch export, and the
-// directory it makes for them, are private.
+// directory it makes for them, are private by default and follow --umask.
 func TestUmaskBatchExport(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no Unix file modes")
 	}
-	srv := newServer(t, fakeopenai.Options{APIKey: testKey})
-	root := t.TempDir()
-	out, files := filepath.Join(root, "out"), filepath.Join(root, "files")
-	res := runCLI(t, context.Background(), "", batchArgs(srv, "export", out, "-i", fixtures, "--limit", "2", "--out", files)...)
-	if res.code != 0 {
-		t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+	for _, tt := range []struct {
+		name      string
+		flags     []string
+		file, dir os.FileMode
+	}{
+		{"default", nil, 0o600, 0o700},
+		{"022", []string{"--umask", "022"}, 0o644, 0o755},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+			root := t.TempDir()
+			out, files := filepath.Join(root, "out"), filepath.Join(root, "files")
+			args := batchArgs(srv, "export", out, append([]string{"-i", fixtures, "--limit", "2", "--out", files}, tt.flags...)...)
+			res := runCLI(t, context.Background(), "", args...)
+			if res.code != 0 {
+				t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+			}
+			exported, _ := filepath.Glob(filepath.Join(files, "*.jsonl"))
+			if len(exported) == 0 {
+				t.Fatalf("no file exported; stderr:\n%s", res.stderr)
+			}
+			want := map[string]os.FileMode{files: tt.dir, out: tt.dir, filepath.Join(out, "state.db"): tt.file}
+			for _, f := range exported {
+				want[f] = tt.file
+			}
+			wantModes(t, want)
+		})
 	}
-	exported, _ := filepath.Glob(filepath.Join(files, "*.jsonl"))
-	if len(exported) == 0 {
-		t.Fatalf("no file exported; stderr:\n%s", res.stderr)
-	}
-	want := map[string]os.FileMode{files: 0o700, out: 0o700, filepath.Join(out, "state.db"): 0o600}
-	for _, f := range exported {
-		want[f] = 0o600
-	}
-	wantModes(t, want)
 }
 
 func TestUmaskUsageErrors(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/tarjama/tarjama/internal/llm"
@@ -73,7 +74,11 @@ type Options struct {
 	MaxLines, MaxBytes int
 	// SpoolDir holds the input files before they are uploaded.
 	SpoolDir string
-	Logger   *slog.Logger
+	// FileMode and DirMode are the exact modes of the input files (and of
+	// Export's) and of the directories made for them; 0 means 0600 and
+	// 0700.
+	FileMode, DirMode os.FileMode
+	Logger            *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -82,6 +87,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.FileMode == 0 {
+		o.FileMode = 0o600
+	}
+	if o.DirMode == 0 {
+		o.DirMode = 0o700
 	}
 	if o.MaxRetries < 0 {
 		o.MaxRetries = 0

@@ -18,10 +18,10 @@ import (
 // to send and nothing in flight, the outputs were written (rep.Done).
 func passAndSpool(ctx context.Context, o Options) (Report, []*spoolFile, error) {
 	var rep Report
-	if err := dirs.MkdirAll(o.SpoolDir, 0o700); err != nil {
+	if err := dirs.MkdirAll(o.SpoolDir, o.DirMode); err != nil {
 		return rep, nil, fmt.Errorf("make the batch file directory: %w", err)
 	}
-	sp := &spooler{dir: o.SpoolDir, maxLines: o.MaxLines, maxBytes: o.MaxBytes}
+	sp := &spooler{dir: o.SpoolDir, maxLines: o.MaxLines, maxBytes: o.MaxBytes, mode: o.FileMode}
 	c := &completer{
 		store: o.Store, api: o.API, spool: sp, replyRetries: o.Job.ReplyRetries,
 		calls: map[string]int{}, sent: map[string]bool{},
@@ -202,6 +202,7 @@ func (c *completer) failLocked(err error) error {
 type spooler struct {
 	dir                string
 	maxLines, maxBytes int
+	mode               os.FileMode // of each file
 	files              []*spoolFile
 	cur                *spoolFile
 }
@@ -224,8 +225,13 @@ func (s *spooler) add(key string, line []byte) error {
 			return err
 		}
 		path := filepath.Join(s.dir, fmt.Sprintf("batch-%s-%03d.jsonl", now().Format("20060102T150405Z"), len(s.files)+1))
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, s.mode)
 		if err != nil {
+			return fmt.Errorf("create batch file: %w", err)
+		}
+		// Exactly s.mode: the process's umask does not narrow it.
+		if err := f.Chmod(s.mode); err != nil {
+			f.Close()
 			return fmt.Errorf("create batch file: %w", err)
 		}
 		s.cur = &spoolFile{path: path, f: f}
