@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tarjama/tarjama/internal/batch"
 	"github.com/tarjama/tarjama/internal/fakeopenai"
 	"github.com/tarjama/tarjama/internal/llm"
 )
@@ -452,5 +454,47 @@ func TestBatchCancelled(t *testing.T) {
 		if times != 1 {
 			t.Errorf("request %s paid %d times", key[:12], times)
 		}
+	}
+}
+
+// TestBatchCreateReplyLost loses the reply to the first create: the retry
+// finds the batch instead of creating a second, and every request is paid
+// once.
+func TestBatchCreateReplyLost(t *testing.T) {
+	srv := newServer(t, fakeopenai.Options{APIKey: testKey})
+	srv.LoseCreateReplies(1)
+	out := t.TempDir()
+	flags := []string{"-i", fixtures, "--limit", "5"}
+	res := runCLI(t, context.Background(), "", batchArgs(srv, "submit", out, flags...)...)
+	if res.code != 0 || !strings.Contains(res.stderr, "batch found that an earlier attempt created") {
+		t.Fatalf("submit: exit %d; stderr:\n%s", res.code, res.stderr)
+	}
+	if got := srv.BatchStats().Batches; got != 1 {
+		t.Errorf("%d batches created, want 1", got)
+	}
+	if _, res := collectUntilDone(t, srv, out, flags...); !strings.Contains(res.stderr, "done: 5 rows: 5 ok") {
+		t.Errorf("last collect:\n%s", res.stderr)
+	}
+	for key, times := range srv.Paid() {
+		if times != 1 {
+			t.Errorf("request %s paid %d times", key[:12], times)
+		}
+	}
+	if got := srv.BatchStats().Batches; got != 2 {
+		t.Errorf("%d batches created in all, want 2 (translations, key points)", got)
+	}
+}
+
+// TestCreateUnknownHint checks what a submit whose create had no answer
+// tells the user to do.
+func TestCreateUnknownHint(t *testing.T) {
+	var stderr strings.Builder
+	err := fmt.Errorf("batch submit: %w", &batch.CreateUnknownError{Err: errors.New("create a batch over f.jsonl (3 requests): connection reset")})
+	if code := exitCode(err, &stderr); code != exitFatal {
+		t.Errorf("exit %d, want %d", code, exitFatal)
+	}
+	want := "tarjama: batch submit: create a batch over f.jsonl (3 requests): connection reset\nTry: run tarjama batch collect: it looks for the batch at the provider, and sends its requests again only if it was never created\n"
+	if stderr.String() != want {
+		t.Errorf("stderr = %q, want %q", stderr.String(), want)
 	}
 }

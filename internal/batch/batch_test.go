@@ -241,8 +241,13 @@ func TestCreateOutcomeUnknown(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			j := newTestJob(t, func(c *llm.Client) API { return &createAPI{Client: c, create: tc.create} })
-			if _, err := Submit(ctx, j.o); err == nil {
-				t.Fatal("submit: no error")
+			_, err := Submit(ctx, j.o)
+			var unknown *CreateUnknownError
+			if err == nil || errors.As(err, &unknown) != (tc.wantBatches != nil) {
+				t.Fatalf("submit: %v; want an error, a CreateUnknownError when the batch is recorded as creating", err)
+			}
+			if spooled, _ := filepath.Glob(filepath.Join(j.o.SpoolDir, "*")); len(spooled) != 0 {
+				t.Errorf("files left in the spool directory: %q", spooled)
 			}
 			bs, err := j.store.Batches(ctx)
 			if err != nil {

@@ -27,8 +27,8 @@ const statusCreating = "creating"
 func creatingID(fileID string) string { return "creating-" + fileID }
 
 // submitFiles uploads each input file and creates its batch, and records
-// the batch and its requests as submitted. A file is removed once its
-// batch is recorded.
+// the batch and its requests as submitted. A file is removed once it is
+// uploaded and its requests are recorded as submitted.
 func submitFiles(ctx context.Context, o Options, files []*spoolFile, rep *Report) error {
 	for _, f := range files {
 		if len(f.keys) == 0 {
@@ -43,12 +43,16 @@ func submitFiles(ctx context.Context, o Options, files []*spoolFile, rep *Report
 		if err := o.Store.MarkSubmitted(context.WithoutCancel(ctx), wip, f.keys); err != nil {
 			return fmt.Errorf("record the batch over %s in the state file: %w", f.path, err)
 		}
+		// From here the state file has the requests, whatever becomes
+		// of the create: a later pass writes a new file for them if need
+		// be.
+		os.Remove(f.path)
 		info, err := o.API.CreateBatch(ctx, fileID, map[string]any{"tarjama_file": filepath.Base(f.path)})
 		if err != nil {
 			err = fmt.Errorf("create a batch over %s (%d requests): %w", f.path, len(f.keys), err)
 			if !refused(err) {
 				// It may exist: the next collect looks for it.
-				return err
+				return &CreateUnknownError{Err: err}
 			}
 			if rerr := o.Store.ReleaseBatch(context.WithoutCancel(ctx), wip.ID, "batch_not_created: "+err.Error()); rerr != nil {
 				return errors.Join(err, rerr)
@@ -62,7 +66,6 @@ func submitFiles(ctx context.Context, o Options, files []*spoolFile, rep *Report
 		}
 		o.Logger.Info("batch submitted", "batch_id", b.ID, "requests", b.Requests, "file", f.path)
 		rep.Submitted = append(rep.Submitted, b)
-		os.Remove(f.path)
 	}
 	return nil
 }
