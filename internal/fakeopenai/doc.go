@@ -98,6 +98,14 @@
 // in the form of FormatReset: "120ms", "1s", "6m0s"), and the same three for
 // -tokens; a limit that is not set sends none of its headers.
 //
+// With Options.BareLimits the limits work the same but say nothing about
+// themselves, as some OpenAI-compatible servers and gateways (LiteLLM, vLLM
+// behind a proxy) do: no reply carries x-ratelimit-* headers, and a 429
+// from the limits has only its status and error body, with no retry-after
+// or retry-after-ms. A client must then find the rate from the 429s alone.
+// The headers a Fault sets (scripted, or random such as "429_retry_after")
+// are still sent.
+//
 // Everything on the wire is in real time, so a client needs to know nothing
 // of TimeScale: the limit headers give the limit per real minute,
 // RPM*TimeScale and TPM*TimeScale, which is also what a client's own limits

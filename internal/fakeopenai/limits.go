@@ -201,14 +201,15 @@ func ceilDuration(d, unit time.Duration) time.Duration {
 	return (d + unit - 1) / unit * unit
 }
 
-// limitReply is the 429 sent for a request the limits refused.
-func limitReply(v verdict, tokens, tpm int) reply {
+// limitReply is the 429 sent for a request the limits refused; bare
+// (Options.BareLimits) leaves out retry-after and retry-after-ms.
+func limitReply(v verdict, tokens, tpm int, bare bool) reply {
 	e := apiError{Message: "Rate limit reached for " + v.limited, Type: v.limited, Code: rateLimitCode}
 	if v.tooLarge {
 		e.Message = fmt.Sprintf("Request too large for tokens per min (TPM): Limit %d, Requested %d. The input or output tokens must be reduced in order to run successfully.", tpm, tokens)
 	}
 	rep := errorReply(http.StatusTooManyRequests, e)
-	if !v.tooLarge {
+	if !v.tooLarge && !bare {
 		retry := max(v.retry, time.Millisecond)
 		rep.header.Set("retry-after", strconv.FormatInt(int64(ceilDuration(retry, time.Second)/time.Second), 10))
 		rep.header.Set("retry-after-ms", strconv.FormatInt(int64(ceilDuration(retry, time.Millisecond)/time.Millisecond), 10))

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -375,6 +376,65 @@ func TestRateLimitConcurrent(t *testing.T) {
 	st := srv.Stats()
 	if st.OK != rpm || st.LimitedRequests != n-rpm || st.ByStatus[429] != n-rpm {
 		t.Errorf("Stats()=%+v, want %d ok and %d limited", st, rpm, n-rpm)
+	}
+}
+
+func TestBareLimits(t *testing.T) {
+	// RPM 1: a 200, then a 429 from the limits. Without BareLimits both
+	// carry the limits' headers and the 429 says when to retry; with it
+	// neither carries any. A scripted fault still sends its own headers.
+	for _, bare := range []bool{false, true} {
+		t.Run(fmt.Sprintf("BareLimits=%v", bare), func(t *testing.T) {
+			clk := newClock()
+			srv := newServer(t, fakeopenai.Options{RPM: 1, TPM: 1_000_000, TimeScale: 60, BareLimits: bare, Now: clk.Now})
+			srv.Script(fakeopenai.Rule{Match: "scripted", Times: 1, Fault: fakeopenai.Fault{
+				Status: http.StatusTooManyRequests, RetryAfter: "3", RetryAfterMS: "2500",
+				Header: http.Header{"X-Ratelimit-Remaining-Requests": {"7"}},
+			}})
+			req := sized(t, arBody, 1000)
+			ok, limited := post(t, srv, req), post(t, srv, req)
+			clk.Advance(time.Second)
+			scripted := post(t, srv, translationRequest(arTitle, "scripted"))
+
+			if ok.status != http.StatusOK || limited.status != http.StatusTooManyRequests {
+				t.Fatalf("statuses %d and %d, want 200 and 429 (bodies %s, %s)", ok.status, limited.status, ok.body, limited.body)
+			}
+			if limited.body != requestsBody {
+				t.Errorf("429 body=%s, want %s", limited.body, requestsBody)
+			}
+			// Limits per real minute: 60 requests, 60M tokens; the bucket
+			// takes 1 s to refill a request and 1 ms for 1000 tokens.
+			wantOK := map[string]string{
+				"x-ratelimit-limit-requests": "60", "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s",
+				"x-ratelimit-limit-tokens": "60000000", "x-ratelimit-remaining-tokens": "999000", "x-ratelimit-reset-tokens": "1ms",
+			}
+			wantLimited := maps.Clone(wantOK)
+			wantLimited["retry-after"], wantLimited["retry-after-ms"] = "1", "1000"
+			if bare {
+				wantOK, wantLimited = map[string]string{}, map[string]string{}
+			}
+			if diff := cmp.Diff(wantOK, ok.headers()); diff != "" {
+				t.Errorf("200: headers mismatch (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(wantLimited, limited.headers()); diff != "" {
+				t.Errorf("429 from the limits: headers mismatch (-want +got):\n%s", diff)
+			}
+			for name, a := range map[string]answer{"200": ok, "429": limited} {
+				for k := range a.header {
+					if bare && strings.HasPrefix(strings.ToLower(k), "x-ratelimit-") {
+						t.Errorf("%s: header %s sent with BareLimits", name, k)
+					}
+				}
+			}
+			if got := scripted.headers(); scripted.status != http.StatusTooManyRequests ||
+				got["retry-after"] != "3" || got["retry-after-ms"] != "2500" || got["x-ratelimit-remaining-requests"] != "7" {
+				t.Errorf("scripted fault: status %d, headers %v; want 429 with its own retry-after 3, retry-after-ms 2500 and remaining 7", scripted.status, got)
+			}
+			if st := srv.Stats(); st.LimitedRequests != 1 || st.Charged != 2 {
+				t.Errorf("Stats()=%+v, want 1 limited and 2 charged: the limits work as without BareLimits", st)
+			}
+			srv.Verify(t)
+		})
 	}
 }
 

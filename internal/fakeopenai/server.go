@@ -72,6 +72,14 @@ type Options struct {
 	// documentation for how the limits work and what a refused request
 	// gets.
 	RPM, TPM int
+	// BareLimits makes the limits answer as some OpenAI-compatible servers
+	// and gateways do (LiteLLM, vLLM behind a proxy): no reply carries
+	// x-ratelimit-* headers, 200 or not, and a 429 from the limits has no
+	// retry-after or retry-after-ms, only its status and error body, so a
+	// client learns neither the limit nor when to retry. The limits work as
+	// without it. Scripted and random faults still send the headers their
+	// Fault sets (RetryAfter, RetryAfterMS, Header).
+	BareLimits bool
 	// TimeScale is how many simulated seconds pass in one real second; 0
 	// and 1 mean real time. With TimeScale 60 a real second is a simulated
 	// minute, so the limits allow RPM*60 requests per real minute (and a
@@ -556,7 +564,7 @@ func unknownURL(r *http.Request) reply {
 // the rate limits and fills in adm; s.mu must be held.
 func (s *Server) admitLocked(adm *admission, tokens int) {
 	v := s.limits.take(adm.arrived, tokens)
-	if len(v.header) > 0 {
+	if len(v.header) > 0 && !s.opts.BareLimits {
 		adm.header = v.header
 	}
 	switch v.limited {
@@ -571,7 +579,7 @@ func (s *Server) admitLocked(adm *admission, tokens int) {
 		s.stats.LimitedTokens++
 	}
 	adm.limited = v.limited
-	rep := limitReply(v, tokens, s.opts.TPM)
+	rep := limitReply(v, tokens, s.opts.TPM, s.opts.BareLimits)
 	adm.reply = &rep
 }
 

@@ -4,7 +4,7 @@ package ratebench
 // client, the real output writers) against the test server with rate
 // limits, on a clock sped up timeScale times:
 //
-//	go test -run '^$' -bench . -benchtime 1x ./internal/ratebench/
+//	go test -run '^$' -bench . -benchtime 1x -timeout 30m ./internal/ratebench/
 //
 // The configurations, all with a simulated latency of simLatency per reply:
 //
@@ -19,6 +19,15 @@ package ratebench
 //   - adaptive-rpm and adaptive-tpm: the server limits of rpm-bound and
 //     tpm-bound, and a client without --rpm/--tpm, which must find the
 //     rate from the rate-limit headers and the 429s.
+//   - adaptive-bare-rpm and adaptive-bare-tpm: as adaptive-rpm and
+//     adaptive-tpm, but the server has fakeopenai's BareLimits, as some
+//     OpenAI-compatible gateways (LiteLLM, vLLM behind a proxy) do: no
+//     x-ratelimit-* headers on any reply, and 429s without retry-after. The
+//     client has only the 429s to go by (AIMD), and its retries wait its
+//     own backoff, which is real time, not scaled: 500 ms real is 7.5 s
+//     simulated. These runs take much longer than the others, and vary
+//     from run to run (from 40 s to over 4 minutes each so far), hence the
+//     -timeout above.
 //
 // The limit-bound configurations run 64 rows at a time, which allows
 // 64/simLatency = 1,280 requests per simulated minute, 2.5 times the request
@@ -116,7 +125,10 @@ type config struct {
 	// clientLimits gives the client the server's limits (converted to real
 	// time); without it the client adapts.
 	clientLimits bool
-	concurrency  int
+	// bare runs the server with BareLimits: no rate-limit headers, and no
+	// retry-after on its 429s.
+	bare        bool
+	concurrency int
 }
 
 // boundRPM returns the binding rate of c in requests per simulated minute.
@@ -147,6 +159,8 @@ func BenchmarkRateLimit(b *testing.B) {
 		{name: "latency-bound", concurrency: latencyConcurrency},
 		{name: "adaptive-rpm", rpm: limitRPM, tpm: hugeTPM, concurrency: limitConcurrency},
 		{name: "adaptive-tpm", rpm: limitRPM, tpm: tokenBound, concurrency: limitConcurrency},
+		{name: "adaptive-bare-rpm", rpm: limitRPM, tpm: hugeTPM, bare: true, concurrency: limitConcurrency},
+		{name: "adaptive-bare-tpm", rpm: limitRPM, tpm: tokenBound, bare: true, concurrency: limitConcurrency},
 	}
 	for _, c := range configs {
 		b.Run(c.name, func(b *testing.B) {
@@ -181,7 +195,7 @@ type result struct {
 // runOnce runs the pipeline over path once against a new server.
 func runOnce(b *testing.B, c config, cal calibration, path string, rows int) result {
 	srv := fakeopenai.New(fakeopenai.Options{
-		RPM: c.rpm, TPM: c.tpm, TimeScale: timeScale,
+		RPM: c.rpm, TPM: c.tpm, TimeScale: timeScale, BareLimits: c.bare,
 		Latency:  realTime(simLatency),
 		NoRecord: true,
 	})

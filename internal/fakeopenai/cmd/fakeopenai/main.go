@@ -5,7 +5,9 @@
 //	go run ./cmd/tarjama run -i testdata/articles.csv --base-url http://127.0.0.1:8089/v1
 //
 // With -rpm and -tpm it enforces rate limits as OpenAI does (see the
-// package documentation); -time-scale runs their minutes faster.
+// package documentation); -time-scale runs their minutes faster, and
+// -bare-limits sends no x-ratelimit-* or retry-after headers with them, as
+// some OpenAI-compatible gateways do.
 // -max-output-runes caps translations as a model's output limit does, and
 // -gullible makes the server obey "ignore previous instructions" outside the
 // fences, to try tarjama's prompt-injection defences.
@@ -29,6 +31,7 @@ func main() {
 	latency := flag.Duration("latency", 0, "delay added to every reply (real time)")
 	rpm := flag.Int("rpm", 0, "requests per simulated minute; 0 for no limit")
 	tpm := flag.Int("tpm", 0, "tokens per simulated minute; 0 for no limit")
+	bare := flag.Bool("bare-limits", false, "send no x-ratelimit-* headers, and no retry-after with the limits' 429s")
 	scale := flag.Float64("time-scale", 0, "simulated seconds per real second for the limits; 0 or 1 for real time")
 	maxOut := flag.Int("max-output-runes", 0, "cut translations longer than this many runes (finish_reason length); 0 for no cap")
 	gullible := flag.Bool("gullible", false, "obey \"ignore previous instructions\" found outside the fences")
@@ -44,7 +47,7 @@ func main() {
 	}
 	srv, err := fakeopenai.Listen(*addr, fakeopenai.Options{
 		Latency: *latency, NoRecord: true,
-		RPM: *rpm, TPM: *tpm, TimeScale: *scale,
+		RPM: *rpm, TPM: *tpm, TimeScale: *scale, BareLimits: *bare,
 		MaxOutputRunes: *maxOut, Gullible: *gullible,
 	})
 	if err != nil {
