@@ -95,7 +95,10 @@ import (
 // headers, or with headers that show quota left (a limit the headers do not
 // describe, such as Groq's requests per minute beside its per-day header),
 // cuts. Replies to requests sent before the last cut were in flight when it
-// was made and do not cut again. Every aimdRun successes afterwards add
+// was made and do not cut again; nor do the 429s that come after a cut
+// before any request sent since has succeeded (up to cutHold): the rate
+// before the cut spent the server's quota, which the lower rate has not
+// been able to show yet that it leaves alone. Every aimdRun successes afterwards add
 // aimdIncrease of the rate before the cut, up to the header limit, where
 // AIMD ends. Explicit limits are never cut; Retry-After pauses them.
 
@@ -119,6 +122,10 @@ const (
 	aimdDecrease = 0.5  // a 429 without headers multiplies the limit by this
 	aimdIncrease = 0.05 // of the rate before the cut, added after each run
 	aimdRun      = 20   // successes per additive increase
+	// cutHold is how long 429s do not cut again after a cut while no
+	// request sent since has succeeded: about the window a provider's
+	// quota refills over.
+	cutHold = time.Minute
 
 	// The adaptive limits never go below these (per minute).
 	minAdaptiveRPM = 1
@@ -198,6 +205,7 @@ type limiter struct {
 	tokens      bucket
 	pausedUntil time.Time
 	lastCut     time.Time // when AIMD last cut a limit
+	proved      bool      // an attempt let through since lastCut succeeded
 	successes   int       // since the last cut or increase
 	learned     bool      // header limits were logged
 	st          RateStats // counters only; the limits are read at stats()
@@ -398,9 +406,12 @@ func (l *limiter) limited(g grant, kind string, h http.Header) {
 	defer l.mu.Unlock()
 	l.st.RateLimited++
 	now := l.clock.Now()
-	if exhausted(h, kind, g.estimate) || g.at.Before(l.lastCut) {
-		// The headers explain the reply (their pace slows down), or
-		// the request was in flight at the last cut.
+	if exhausted(h, kind, g.estimate) || g.at.Before(l.lastCut) ||
+		(!l.lastCut.IsZero() && !l.proved && now.Sub(l.lastCut) < cutHold) {
+		// The headers explain the reply (their pace slows down), the
+		// request was in flight at the last cut, or no request has
+		// passed at the rate set by the last cut yet: the server's
+		// quota, spent by the rate before it, is still filling up.
 		l.refresh(now)
 		return
 	}
@@ -412,7 +423,7 @@ func (l *limiter) limited(g grant, kind string, h http.Header) {
 		}
 	}
 	if cut {
-		l.lastCut, l.successes = now, 0
+		l.lastCut, l.successes, l.proved = now, 0, false
 		l.st.Decreases++
 	}
 	l.refresh(now)
@@ -443,7 +454,11 @@ func exhausted(h http.Header, kind string, tokens int) bool {
 func (l *limiter) succeeded(g grant) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if g.at.Before(l.lastCut) || (l.requests.aimd == 0 && l.tokens.aimd == 0) {
+	if g.at.Before(l.lastCut) {
+		return
+	}
+	l.proved = true
+	if l.requests.aimd == 0 && l.tokens.aimd == 0 {
 		return
 	}
 	if l.successes++; l.successes < aimdRun {

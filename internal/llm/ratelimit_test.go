@@ -454,11 +454,35 @@ func TestInFlightRateLimitsCutOnce(t *testing.T) {
 	if st := l.stats(); st.Decreases != 1 || st.RateLimited != 4 || st.RPM != 120 {
 		t.Errorf("stats()=%+v, want one cut (to half of 240), four 429s", st)
 	}
-	// A request sent after the cut cuts again.
+	// A request sent after the cut, before any such request succeeded,
+	// does not cut: the quota spent before the cut is still filling up.
 	g, _ := l.acquire(ctx, 10, time.Time{})
 	l.limited(g, kindRequests, nil)
+	if st := l.stats(); st.Decreases != 1 {
+		t.Errorf("a 429 before the lower rate was proved: Decreases=%d, want 1", st.Decreases)
+	}
+	// Once one has succeeded, a 429 cuts again.
+	clk.advance(time.Second)
+	ok, _ := l.acquire(ctx, 10, time.Time{})
+	l.succeeded(ok)
+	clk.advance(time.Second)
+	g, _ = l.acquire(ctx, 10, time.Time{})
+	l.limited(g, kindRequests, nil)
 	if st := l.stats(); st.Decreases != 2 {
-		t.Errorf("Decreases=%d, want 2", st.Decreases)
+		t.Errorf("a 429 after a success at the lower rate: Decreases=%d, want 2", st.Decreases)
+	}
+	// Without a success, 429s cut again once cutHold has passed.
+	g, _ = l.acquire(ctx, 10, time.Time{}) // may wait on the fake clock
+	clk.advance(l.lastCut.Add(cutHold - time.Millisecond).Sub(clk.Now()))
+	l.limited(g, kindRequests, nil)
+	if st := l.stats(); st.Decreases != 2 {
+		t.Errorf("a 429 within cutHold of the cut: Decreases=%d, want 2", st.Decreases)
+	}
+	g, _ = l.acquire(ctx, 10, time.Time{})
+	clk.advance(l.lastCut.Add(cutHold).Sub(clk.Now()))
+	l.limited(g, kindRequests, nil)
+	if st := l.stats(); st.Decreases != 3 {
+		t.Errorf("a 429 cutHold after the cut: Decreases=%d, want 3", st.Decreases)
 	}
 }
 

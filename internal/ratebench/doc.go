@@ -7,9 +7,7 @@
 //	go test -run '^$' -bench . -benchtime 1x -timeout 30m ./internal/ratebench/
 //
 // Each sub-benchmark covers 3 to 4 simulated minutes in about 12 to 16 real
-// seconds (more when the client falls short of the limit: the
-// adaptive-bare ones, against a server that sends no rate-limit headers,
-// have taken from 40 s to over 4 minutes each, hence the -timeout); all are
-// skipped under -short. See ratebench_test.go for the configurations and
+// seconds, more when the client falls short of the limit (hence the
+// -timeout); all are skipped under -short. See ratebench_test.go for the configurations and
 // the metrics.
 package ratebench

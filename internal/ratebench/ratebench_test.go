@@ -25,9 +25,7 @@ package ratebench
 //     x-ratelimit-* headers on any reply, and 429s without retry-after. The
 //     client has only the 429s to go by (AIMD), and its retries wait its
 //     own backoff, which is real time, not scaled: 500 ms real is 7.5 s
-//     simulated. These runs take much longer than the others, and vary
-//     from run to run (from 40 s to over 4 minutes each so far), hence the
-//     -timeout above.
+//     simulated.
 //
 // The limit-bound configurations run 64 rows at a time, which allows
 // 64/simLatency = 1,280 requests per simulated minute, 2.5 times the request
@@ -57,6 +55,7 @@ package ratebench
 //	call-p50-ms,     the time of one Complete call as the pipeline sees it:
 //	call-p99-ms      waits for the client's limits and retries included,
 //	                 in simulated milliseconds
+//	cuts             the client's AIMD cuts (llm.RateStats.Decreases)
 //	sim-min          simulated minutes the run took
 //	rows             input rows, each made unique
 //
@@ -190,6 +189,7 @@ type result struct {
 	fraction         float64
 	p50, p99         time.Duration // server side, real
 	callP50, callP99 time.Duration // Complete calls, real
+	cuts             int64         // the client's AIMD cuts (RateStats.Decreases)
 }
 
 // runOnce runs the pipeline over path once against a new server.
@@ -237,6 +237,7 @@ func runOnce(b *testing.B, c config, cal calibration, path string, rows int) res
 		p99:        lat.Quantile(0.99),
 		callP50:    calls.Quantile(0.5),
 		callP99:    calls.Quantile(0.99),
+		cuts:       client.RateStats().Decreases,
 	}
 	r.fraction = limitFraction(c, cal, samples)
 	return r
@@ -247,6 +248,7 @@ func report(b *testing.B, c config, cal calibration, results []result) {
 	var m struct {
 		reqRate, tokRate, fraction, share, minutes float64
 		p50, p99, callP50, callP99                 float64
+		cuts                                       float64
 	}
 	for _, r := range results {
 		m.reqRate += float64(r.requests) / r.simMinutes
@@ -258,6 +260,7 @@ func report(b *testing.B, c config, cal calibration, results []result) {
 		m.callP50 += simMS(r.callP50)
 		m.callP99 += simMS(r.callP99)
 		m.fraction += r.fraction
+		m.cuts += float64(r.cuts)
 	}
 	n := float64(len(results))
 	b.ReportMetric(m.reqRate/n, "req/sim-min")
@@ -265,6 +268,7 @@ func report(b *testing.B, c config, cal calibration, results []result) {
 	b.ReportMetric(m.fraction/n, "limit-fraction")
 	b.ReportMetric(c.boundRPM(cal), "bound-req/sim-min")
 	b.ReportMetric(m.share/n, "429-share")
+	b.ReportMetric(m.cuts/n, "cuts")
 	b.ReportMetric(m.p50/n, "p50-ms")
 	b.ReportMetric(m.p99/n, "p99-ms")
 	b.ReportMetric(m.callP50/n, "call-p50-ms")
