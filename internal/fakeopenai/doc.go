@@ -35,7 +35,10 @@
 // named in the first paragraph.
 //
 // Options.MaxOutputRunes caps translations as a model's output limit does
-// (finish_reason "length", content cut). With Options.Gullible the server
+// (finish_reason "length", content cut). Options.ReasoningTokens makes it a
+// reasoning model, whose hidden reasoning counts in usage and in the limit
+// on completion tokens (a limit it spends whole comes back "length" with no
+// content). With Options.Gullible the server
 // is a model that obeys prompt injection: an "ignore previous instructions"
 // outside the fences gets a HACKED reply, while the same text inside a
 // fence is translated as article text.

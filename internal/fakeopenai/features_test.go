@@ -461,3 +461,50 @@ func TestGullible(t *testing.T) {
 		})
 	}
 }
+
+// TestReasoningTokens checks a reasoning model: its reasoning counts in
+// usage.completion_tokens and in the limit on them, and a limit that leaves
+// too little cuts the content (to nothing when the reasoning takes it all).
+func TestReasoningTokens(t *testing.T) {
+	const reasoning = 300
+	full := fakeopenai.TranslationReply(arTitle, longArBody)
+	need := reasoning + len(full)/4 + 1
+	tests := []struct {
+		name       string
+		limit      int
+		completion bool // max_completion_tokens, else max_tokens
+		wantLen    int  // of the content, in bytes; -1 for all of it
+		wantFinish openai.FinishReason
+		wantUsage  int
+	}{
+		{"no limit", 0, true, -1, openai.FinishReasonStop, need},
+		{"room for all", need, true, -1, openai.FinishReasonStop, need},
+		{"max_tokens, room for all", need, false, -1, openai.FinishReasonStop, need},
+		{"reasoning takes it all", reasoning, true, 0, openai.FinishReasonLength, reasoning},
+		{"below the reasoning", 100, true, 0, openai.FinishReasonLength, 100},
+		{"room for part", reasoning + 11, true, 40, openai.FinishReasonLength, reasoning + 11},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, fakeopenai.Options{ReasoningTokens: reasoning})
+			req := translationRequest(arTitle, longArBody)
+			req.MaxTokens, req.MaxCompletionTokens = 0, 0
+			if tt.completion {
+				req.MaxCompletionTokens = tt.limit
+			} else {
+				req.MaxTokens = tt.limit
+			}
+			choice, resp := chat(t, srv, req)
+			want := full
+			if tt.wantLen >= 0 {
+				want = full[:tt.wantLen]
+			}
+			if choice.Message.Content != want || choice.FinishReason != tt.wantFinish {
+				t.Errorf("choice = %q %q, want %q %q", choice.FinishReason, choice.Message.Content, tt.wantFinish, want)
+			}
+			if resp.Usage.CompletionTokens != tt.wantUsage {
+				t.Errorf("usage.completion_tokens=%d, want %d", resp.Usage.CompletionTokens, tt.wantUsage)
+			}
+		})
+	}
+}

@@ -52,6 +52,14 @@ type Options struct {
 	// (a 200 with usage, counted in Stats.OK and Paid). Key-points replies
 	// are not capped.
 	MaxOutputRunes int
+	// ReasoningTokens makes the model a reasoning one: every chat reply
+	// first spends this many completion tokens on reasoning that is not in
+	// its content, and counts them in usage.completion_tokens. A request
+	// whose max_completion_tokens (or max_tokens) leaves less than the
+	// reply needs after the reasoning is answered with finish_reason
+	// "length" and its content cut to what is left, which is nothing when
+	// the limit is at most ReasoningTokens. 0 means no reasoning.
+	ReasoningTokens int
 	// Gullible makes the server obey instructions outside the fences: a
 	// recognised request whose content, with the fenced blocks removed,
 	// contains (in any case) "ignore previous instructions", "ignore all
@@ -241,6 +249,8 @@ func newServer(opts Options) *Server {
 		panic(fmt.Sprintf("fakeopenai: negative rate limit (RPM %d, TPM %d)", opts.RPM, opts.TPM))
 	case opts.MaxOutputRunes < 0:
 		panic(fmt.Sprintf("fakeopenai: negative MaxOutputRunes %d", opts.MaxOutputRunes))
+	case opts.ReasoningTokens < 0:
+		panic(fmt.Sprintf("fakeopenai: negative ReasoningTokens %d", opts.ReasoningTokens))
 	case opts.TimeScale < 0 || math.IsNaN(opts.TimeScale) || math.IsInf(opts.TimeScale, 0):
 		panic(fmt.Sprintf("fakeopenai: time scale %v, want a positive number or 0", opts.TimeScale))
 	case opts.MaxFileBytes < 0 || opts.MaxBatchLines < 0 || opts.BatchPolls < 0:

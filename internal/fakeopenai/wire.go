@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // This file holds the OpenAI wire format: decoding requests and building
@@ -248,6 +249,29 @@ func replyContent(opts *Options, p *parsed, f *Fault) (content, finish string, r
 	return content, finish, refusal
 }
 
+// reason spends r reasoning tokens before content, within the request's
+// limit on completion tokens: it returns the content and finish reason
+// left, and the reasoning tokens spent.
+func reason(r int, req chatRequest, content, finish string) (string, string, int) {
+	limit := req.MaxCompletionTokens
+	if limit == 0 {
+		limit = req.MaxTokens
+	}
+	if limit == 0 || r+completionTokens(content) <= limit {
+		return content, finish, r
+	}
+	if limit <= r {
+		return "", "length", limit
+	}
+	// What is left after the reasoning, at completionTokens' 4 bytes a
+	// token, cut at a rune boundary.
+	keep := min((limit-r-1)*4, len(content))
+	for keep > 0 && !utf8.RuneStart(content[keep]) {
+		keep--
+	}
+	return content[:keep], "length", r
+}
+
 // chatReply decides the normal reply to a decoded chat completion request,
 // altered by f's content fields if f is not nil.
 func (s *Server) chatReply(in *incoming, f *Fault, seq int) reply {
@@ -280,8 +304,16 @@ func (s *Server) chatReply(in *incoming, f *Fault, seq int) reply {
 		f = &Fault{}
 	}
 	content, finish, refusal := replyContent(&s.opts, &p, f)
+	reasoning := 0
+	if r := s.opts.ReasoningTokens; r > 0 {
+		content, finish, reasoning = reason(r, in.req, content, finish)
+	}
 
-	usage := completionUsage{PromptTokens: PromptTokens(in.messages), CompletionTokens: completionTokens(content)}
+	written := completionTokens(content)
+	if reasoning > 0 && content == "" {
+		written = 0 // the reasoning took every token
+	}
+	usage := completionUsage{PromptTokens: PromptTokens(in.messages), CompletionTokens: reasoning + written}
 	usage.TotalTokens = usage.PromptTokens + usage.CompletionTokens
 	resp := completion{
 		ID:          fmt.Sprintf("chatcmpl-fake-%d", seq),
