@@ -296,7 +296,7 @@ func ask[T any](r *runner, w *row, req Request, render func() ([]prompts.Message
 			if bad := r.keep(key, req, reply); bad != nil {
 				return zero, bad
 			}
-			return zero, truncated(req)
+			return zero, cutOff(req, reply)
 		case "content_filter":
 			last = &rowError{reason: "refused", msg: fmt.Sprintf("the server's content filter stopped the %s reply", req.Step)}
 			continue
@@ -339,11 +339,21 @@ func (r *runner) keep(key string, req Request, reply Reply) *rowError {
 	return nil
 }
 
-// truncated is the error of a reply cut off by the token limit: the caller
-// splits the text smaller when it can.
-func truncated(req Request) *rowError {
-	return &rowError{reason: "truncated", split: true,
+// cutOff is the error of a reply cut off by the token limit: the caller
+// splits the text smaller when it can. Not when most of the completion
+// tokens the reply used are not in its text: a reasoning model that spent
+// its budget on reasoning would spend the smaller budget of each piece the
+// same way, and the split would go on down to single words.
+func cutOff(req Request, reply Reply) *rowError {
+	e := &rowError{reason: "truncated", split: true,
 		msg: fmt.Sprintf("the %s reply was cut off by the token limit (finish_reason length)", req.Step)}
+	used := reply.Usage.CompletionTokens
+	if shown := len(reply.Content) / 4; used > 0 && shown < used/2 {
+		e.split = false
+		e.msg = fmt.Sprintf("the %s reply was cut off by the token limit (finish_reason length) with %d completion tokens used and only about %d of them in its text: "+
+			"the model spends its budget on reasoning, so splitting the text would not help; raise --reasoning-tokens or use a model that does not reason", req.Step, used, shown)
+	}
+	return e
 }
 
 // fromStore answers req from the store when it holds a reply that still
@@ -368,7 +378,7 @@ func fromStore[T any](r *runner, w *row, req Request, key string, check func(str
 	if reply.FinishReason == "length" {
 		// Kept so that a rerun splits at once.
 		w.use(req, reply, false)
-		return v, false, truncated(req)
+		return v, false, cutOff(req, reply)
 	}
 	v, failed := check(reply.Content)
 	if failed != nil { // checks changed since it was stored: ask again

@@ -538,3 +538,51 @@ func TestTranslateMaxTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestLengthSpentOnReasoning checks a reply cut off with its budget spent
+// on hidden reasoning: splitting would spend each piece's smaller budget
+// the same way, so the row fails at once, saying why, after one request.
+func TestLengthSpentOnReasoning(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		content func(full string) string
+		split   bool
+	}{
+		{"nothing written", func(string) string { return "" }, false},
+		{"a few words written", func(full string) string { return full[:20] }, false},
+		{"most of the budget in the text", func(full string) string { return full }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := testOptions(t, writeCSV(t, csvOf("a", "عنوان", paragraphs(2, 400))))
+			c := &recorder{reply: func(req Request) Reply {
+				rep := modelReply(req)
+				if req.Step == StepTranslate && req.Part == 0 && strings.Contains(req.Messages[1].Content, "عنوان") {
+					// The whole article: cut off, its 400 completion
+					// tokens spent as the case says.
+					rep.FinishReason = "length"
+					rep.Content = tt.content(rep.Content)
+					rep.Usage.CompletionTokens = len(rep.Content)/4 + 1
+					if !tt.split {
+						rep.Usage.CompletionTokens = 400
+					}
+				}
+				return rep
+			}}
+			_, sink, err := runWith(t, context.Background(), opts, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := sink.rows[0]
+			n := len(c.byStep(StepTranslate))
+			if tt.split {
+				if n < 3 {
+					t.Errorf("%d translation requests, want the text split and asked again", n)
+				}
+				return
+			}
+			if n != 1 || r.Status != StatusFailed || !strings.HasPrefix(r.Error, "truncated:") || !strings.Contains(r.Error, "--reasoning-tokens") {
+				t.Errorf("%d translation requests, row %s %q; want 1 and truncated: naming --reasoning-tokens", n, r.Status, r.Error)
+			}
+		})
+	}
+}

@@ -45,6 +45,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{[]string{"run", "-i", fixtures, "--format", "csv,xml"}, "--format: "},
 		{[]string{"run", "-i", fixtures, "--log-level", "loud"}, `--log-level "loud"`},
 		{[]string{"run", "-i", fixtures, "--key-points", "0"}, "--key-points 0"},
+		{[]string{"run", "-i", fixtures, "--reasoning-tokens", "-1"}, "--reasoning-tokens -1: must be 0 or more\nTry: --reasoning-tokens 8192"},
 		{[]string{"run", "-i", "does-not-exist.csv", "--api-key", "sk-x"}, "open input: open does-not-exist.csv: no such file or directory"},
 		{[]string{"run", "-i", fixtures}, "no API key for api.openai.com: set OPENAI_API_KEY or --api-key"},
 		{[]string{"run", "-i", fixtures, "--prompts", "no-such-dir"}, "no-such-dir"},

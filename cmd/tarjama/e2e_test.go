@@ -836,3 +836,41 @@ func readRunRecord(t *testing.T, dir string) jobs.RunRecord {
 	}
 	return rec
 }
+
+// TestRunReasoningModel runs against a reasoning model that thinks 3,000
+// tokens before every reply: --reasoning-tokens (8192 by default) leaves it
+// room, and without that room every row fails at once as truncated, one
+// request each, instead of being split down to single words.
+func TestRunReasoningModel(t *testing.T) {
+	srv := newServer(t, fakeopenai.Options{APIKey: testKey, ReasoningTokens: 3000})
+	out := t.TempDir()
+	res := runCLI(t, context.Background(), "", runArgs(srv, out, "-i", fixtures, "--limit", "3", "--model", "gpt-5-mini")...)
+	if res.code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+	}
+	for i, r := range readJSON(t, filepath.Join(out, "results.json")) {
+		if r.Status != "ok" {
+			t.Errorf("row %d = %s %q, want ok", i+1, r.Status, r.Error)
+		}
+	}
+	for _, r := range srv.Requests() {
+		if !strings.Contains(string(r.Body), `"max_completion_tokens"`) {
+			t.Fatalf("a request without max_completion_tokens: %s", r.Body)
+		}
+	}
+
+	srv = newServer(t, fakeopenai.Options{APIKey: testKey, ReasoningTokens: 3000})
+	out = t.TempDir()
+	res = runCLI(t, context.Background(), "", runArgs(srv, out, "-i", fixtures, "--limit", "3", "--model", "gpt-5-mini", "--reasoning-tokens", "0")...)
+	if res.code != 2 {
+		t.Fatalf("exit %d, want 2; stderr:\n%s", res.code, res.stderr)
+	}
+	for i, r := range readJSON(t, filepath.Join(out, "results.json")) {
+		if r.Status != "failed" || !strings.HasPrefix(r.Error, "truncated: ") || !strings.Contains(r.Error, "raise --reasoning-tokens") {
+			t.Errorf("row %d = %s %q, want failed truncated: ... raise --reasoning-tokens", i+1, r.Status, r.Error)
+		}
+	}
+	if got := srv.Stats().Requests; got != 3 {
+		t.Errorf("%d requests, want 3: one per row, nothing split", got)
+	}
+}

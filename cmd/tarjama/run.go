@@ -49,6 +49,7 @@ func runFlags() []cli.Flag {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "prompts", Usage: "`DIR` of templates (translate.tmpl, key_points.tmpl, reduce.tmpl) that override the embedded ones, file by file"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "key-points", Value: jobs.DefaultKeyPoints, Usage: "how many key points per article (`N`)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "glossary", Usage: "CSV `FILE` with columns arabic,english: names and terms the translation must render this way (the entries found in an article are sent with it; misses are counted)"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "reasoning-tokens", Value: defaultReasoningTokens, Usage: "`N` more completion tokens for a reasoning model's hidden reasoning, on top of each reply's own limit (sent as max_completion_tokens, which such models read)"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-chunk-tokens", Value: jobs.DefaultMaxChunkTokens, Usage: "bodies longer than `N` tokens (estimated) are split on paragraph and sentence bounds and translated piece by piece"}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "excel", Usage: "write a byte-order mark and cut cells at Excel's 32,767-character limit in results.csv"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "service-tier", Value: "default", Usage: "`TIER`: default, or flex for OpenAI's flex tier (batch prices, slower, 15m timeout), falling back to the default tier when flex has no capacity"}),
@@ -83,6 +84,7 @@ type runOptions struct {
 	GlossaryFile                string
 	KeyPoints, Limit            int
 	MaxChunkTokens              int
+	ReasoningTokens             int
 	RPM, TPM                    int
 	PricesFile                  string
 	DryRun, JSON                bool
@@ -110,8 +112,8 @@ func runOptionsFrom(c *cli.Context) runOptions {
 		PromptsDir:     c.String("prompts"), GlossaryFile: c.String("glossary"),
 		KeyPoints: c.Int("key-points"), Limit: c.Int("limit"),
 		MaxCost: c.Float64("max-cost"), ServiceTier: c.String("service-tier"),
-		MaxChunkTokens: c.Int("max-chunk-tokens"),
-		RPM:            c.Int("rpm"), TPM: c.Int("tpm"),
+		MaxChunkTokens: c.Int("max-chunk-tokens"), ReasoningTokens: c.Int("reasoning-tokens"),
+		RPM: c.Int("rpm"), TPM: c.Int("tpm"),
 		PricesFile: c.String("prices"),
 		DryRun:     c.Bool("dry-run"), JSON: c.Bool("json"),
 		Excel:     c.Bool("excel"),
@@ -148,6 +150,8 @@ func (o runOptions) validate() error {
 		return &usageError{fmt.Sprintf("--max-cost %g: must be positive (or 0: no limit)", o.MaxCost), "--max-cost 5"}
 	case o.MaxChunkTokens < 50:
 		return &usageError{fmt.Sprintf("--max-chunk-tokens %d: must be at least 50", o.MaxChunkTokens), fmt.Sprintf("--max-chunk-tokens %d", jobs.DefaultMaxChunkTokens)}
+	case o.ReasoningTokens < 0:
+		return &usageError{fmt.Sprintf("--reasoning-tokens %d: must be 0 or more", o.ReasoningTokens), fmt.Sprintf("--reasoning-tokens %d", defaultReasoningTokens)}
 	case o.RPM < 0 || o.TPM < 0:
 		return &usageError{fmt.Sprintf("--rpm %d --tpm %d: limits must be positive (or 0: adapt to the server)", o.RPM, o.TPM), "--rpm 500 --tpm 200000"}
 	case o.Limit < 0:
@@ -157,6 +161,11 @@ func (o runOptions) validate() error {
 	}
 	return nil
 }
+
+// defaultReasoningTokens is --reasoning-tokens' default: room for the
+// reasoning of a reasoning model (gpt-5, o-series) at its default effort
+// on a news article or its key points.
+const defaultReasoningTokens = 8192
 
 // defaultUmask is --umask's default: what tarjama creates is its owner's
 // alone, since the outputs and the state file hold the articles.
@@ -245,19 +254,20 @@ func newClient(o runOptions, log *slog.Logger, env *Env, counter *tokens.Counter
 		tier = ""
 	}
 	return llm.New(llm.Config{
-		BaseURL:        o.BaseURL,
-		APIKey:         o.APIKey,
-		APIVersion:     o.APIVersion,
-		Model:          o.Model,
-		ServiceTier:    tier,
-		RequestTimeout: o.RequestTimeout,
-		MaxRetries:     retries,
-		RPM:            o.RPM,
-		TPM:            o.TPM,
-		EstimatePrompt: estimatePrompt(o, counter),
-		Logger:         log,
-		Sleep:          env.Sleep,
-		Clock:          env.Clock,
+		BaseURL:         o.BaseURL,
+		APIKey:          o.APIKey,
+		APIVersion:      o.APIVersion,
+		Model:           o.Model,
+		ServiceTier:     tier,
+		RequestTimeout:  o.RequestTimeout,
+		MaxRetries:      retries,
+		ReasoningTokens: o.ReasoningTokens,
+		RPM:             o.RPM,
+		TPM:             o.TPM,
+		EstimatePrompt:  estimatePrompt(o, counter),
+		Logger:          log,
+		Sleep:           env.Sleep,
+		Clock:           env.Clock,
 	})
 }
 

@@ -74,6 +74,12 @@ type Config struct {
 	// MaxRetries is the number of retries after the first attempt;
 	// DefaultMaxRetries when 0, none when negative.
 	MaxRetries int
+	// ReasoningTokens is added to the limit of a request sent with
+	// max_completion_tokens, the parameter of reasoning models (which
+	// refuse max_tokens) whose hidden reasoning counts against it: room
+	// for the reasoning on top of the request's MaxTokens. New refuses a
+	// negative value.
+	ReasoningTokens int
 	// HTTPClient, when set, is used (a copy of it, with its transport
 	// wrapped) instead of a client built with timeouts. Its Timeout is set
 	// to the attempt timeout (RequestTimeout, or FlexTimeout on the flex
@@ -129,6 +135,7 @@ type Client struct {
 	// flex) would let run for FlexTimeout.
 	flex           bool
 	requestTimeout time.Duration
+	reasoning      int // Config.ReasoningTokens
 	flexFallbacks  atomic.Int64
 
 	randMu sync.Mutex
@@ -173,6 +180,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.RPM < 0 || cfg.TPM < 0 {
 		return nil, fmt.Errorf("invalid rate limit: rpm %d, tpm %d: want 0 (adapt to the server) or more", cfg.RPM, cfg.TPM)
+	}
+	if cfg.ReasoningTokens < 0 {
+		return nil, fmt.Errorf("invalid reasoning tokens %d: want 0 or more", cfg.ReasoningTokens)
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
@@ -236,6 +246,7 @@ func New(cfg Config) (*Client, error) {
 		hc:             hc,
 		flex:           flex,
 		requestTimeout: cfg.RequestTimeout,
+		reasoning:      cfg.ReasoningTokens,
 		log:            cfg.Logger,
 		sleep:          cfg.Sleep,
 		now:            clock.Now,
@@ -494,7 +505,7 @@ func (c *Client) chatRequest(req jobs.Request, fs fallbackState) openai.ChatComp
 	}
 	if req.MaxTokens > 0 {
 		if fs.maxCompletionTokens {
-			cr.MaxCompletionTokens = req.MaxTokens
+			cr.MaxCompletionTokens = req.MaxTokens + c.reasoning
 		} else {
 			//lint:ignore SA1019 max_tokens is what OpenAI-compatible servers (vLLM, Ollama, llama.cpp) read; a server that refuses it gets max_completion_tokens
 			cr.MaxTokens = req.MaxTokens

@@ -613,3 +613,48 @@ func TestNewWantsAKeyForOpenAIAndAzure(t *testing.T) {
 		}
 	}
 }
+
+// TestReasoningTokens checks the room given to a reasoning model's
+// reasoning: added to max_completion_tokens, never to max_tokens.
+func TestReasoningTokens(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		bodies []map[string]any
+	)
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		body := decodeBody(t, r)
+		mu.Lock()
+		bodies = append(bodies, body)
+		mu.Unlock()
+		writeOK(w, "hello")
+	})
+	c, _ := newTestClient(t, srv.URL, func(cfg *Config) { cfg.ReasoningTokens = 8192 })
+	for _, tt := range []struct {
+		model           string
+		maxTokens       any
+		maxCompletionTk any
+	}{
+		{"gpt-4.1-mini", float64(100), nil},
+		{"gpt-5-mini", nil, float64(100 + 8192)},
+		{"o4-mini", nil, float64(100 + 8192)},
+	} {
+		mu.Lock()
+		bodies = nil
+		mu.Unlock()
+		req := testRequest()
+		req.Model, req.MaxTokens = tt.model, 100
+		if _, err := c.Complete(context.Background(), req); err != nil {
+			t.Fatalf("%s: %v", tt.model, err)
+		}
+		mu.Lock()
+		body := bodies[len(bodies)-1]
+		mu.Unlock()
+		if body["max_tokens"] != tt.maxTokens || body["max_completion_tokens"] != tt.maxCompletionTk {
+			t.Errorf("%s: max_tokens %v, max_completion_tokens %v; want %v, %v",
+				tt.model, body["max_tokens"], body["max_completion_tokens"], tt.maxTokens, tt.maxCompletionTk)
+		}
+	}
+	if _, err := New(Config{ReasoningTokens: -1}); err == nil || !strings.Contains(err.Error(), "reasoning tokens") {
+		t.Errorf("New(ReasoningTokens: -1): %v, want an error naming the reasoning tokens", err)
+	}
+}
