@@ -162,9 +162,9 @@ func (o runOptions) validate() error {
 	return nil
 }
 
-// defaultReasoningTokens is --reasoning-tokens' default: room for the
-// reasoning of a reasoning model (gpt-5, o-series) at its default effort
-// on a news article or its key points.
+// defaultReasoningTokens is --reasoning-tokens' default: a margin for the
+// reasoning of a reasoning model (gpt-5, o-series) on a news article or its
+// key points, not a measurement (see the README).
 const defaultReasoningTokens = 8192
 
 // defaultUmask is --umask's default: what tarjama creates is its owner's
