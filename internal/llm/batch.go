@@ -207,12 +207,16 @@ func (c *Client) CreateBatch(ctx context.Context, fileID string, metadata map[st
 // findBatchPages bounds FindBatch's listing: 20 pages of 100 batches.
 const findBatchPages = 20
 
+// findBatchSkew is how far ahead of the server's clock FindBatch allows
+// the local one to be: a larger margin costs only pages of the list.
+const findBatchSkew = time.Hour
+
 // FindBatch looks, among the batches the server lists (newest first), for
 // the newest one over input file fileID, and reports ok false if there is
-// none. It stops at the first batch created more than a minute before
-// since (a batch is not older than the first attempt to create it; the
-// minute allows for the clocks), or after 2,000 batches. A zero since
-// looks through all of them.
+// none. It stops at the first batch created more than findBatchSkew
+// before since (a batch is not older than the first attempt to create it;
+// the margin allows for a local clock ahead of the server's), or after
+// 2,000 batches. A zero since looks through all of them.
 func (c *Client) FindBatch(ctx context.Context, fileID string, since time.Time) (BatchInfo, bool, error) {
 	if err := checkID("file", fileID); err != nil {
 		return BatchInfo{}, false, fmt.Errorf("find batch: %w", err)
@@ -245,7 +249,7 @@ func (c *Client) findBatch(ctx context.Context, fileID string, since time.Time) 
 			if b.InputFileID == fileID {
 				return c.batchInfo(b), true, nil
 			}
-			if !since.IsZero() && b.CreatedAt > 0 && time.Unix(int64(b.CreatedAt), 0).Before(since.Add(-time.Minute)) {
+			if !since.IsZero() && b.CreatedAt > 0 && time.Unix(int64(b.CreatedAt), 0).Before(since.Add(-findBatchSkew)) {
 				return BatchInfo{}, false, nil
 			}
 		}

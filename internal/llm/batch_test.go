@@ -807,7 +807,7 @@ func TestFindBatch(t *testing.T) {
 		pages = append(pages, after)
 		mu.Unlock()
 		// Six batches, b6 newest, two a page; bN is over file-N, made
-		// at base+N minutes.
+		// at base+N hours.
 		first := 6
 		if after != "" {
 			first, _ = strconv.Atoi(strings.TrimPrefix(after, "b"))
@@ -815,7 +815,7 @@ func TestFindBatch(t *testing.T) {
 		}
 		var data []string
 		for n := first; n > first-2 && n > 0; n-- {
-			data = append(data, fmt.Sprintf(`{"id":"b%d","object":"batch","input_file_id":"file-%d","status":"completed","created_at":%d}`, n, n, base+60*n))
+			data = append(data, fmt.Sprintf(`{"id":"b%d","object":"batch","input_file_id":"file-%d","status":"completed","created_at":%d}`, n, n, base+3600*n))
 		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"object":"list","data":[%s],"has_more":%v}`, strings.Join(data, ","), first-2 > 0)
@@ -831,9 +831,10 @@ func TestFindBatch(t *testing.T) {
 		{"file-5", time.Time{}, "b5", []string{""}},
 		{"file-1", time.Time{}, "b1", []string{"", "b5", "b3"}},
 		{"file-9", time.Time{}, "", []string{"", "b5", "b3"}},
-		// Batches made more than a minute before since are not looked at.
-		{"file-1", time.Unix(base+60*5, 0), "", []string{"", "b5"}},
-		{"file-4", time.Unix(base+60*5, 0), "b4", []string{"", "b5"}},
+		// Batches made more than findBatchSkew (an hour) before since
+		// are not looked at.
+		{"file-1", time.Unix(base+3600*5, 0), "", []string{"", "b5"}},
+		{"file-4", time.Unix(base+3600*5, 0), "b4", []string{"", "b5"}},
 	} {
 		mu.Lock()
 		pages = nil
