@@ -259,59 +259,46 @@ func (l *limiter) acquire(ctx context.Context, tokens int, skipPause time.Time) 
 	paused := func(now time.Time) bool {
 		return l.pausedUntil.After(now) && l.pausedUntil.After(skipPause)
 	}
+	// Three steps: the tokens, one request, then the attempt goes. A
+	// pause not yet waited for, found at any step, gives back what was
+	// charged: the attempt waits for the pause and starts again.
 	for {
-		l.mu.Lock()
-		now := l.clock.Now()
-		if paused(now) {
-			until := l.pausedUntil
+		for step := 0; ; step++ {
+			l.mu.Lock()
+			now := l.clock.Now()
+			if paused(now) {
+				until := l.pausedUntil
+				l.giveBack(now, g)
+				g = grant{}
+				l.mu.Unlock()
+				if err := sleep(until.Sub(now)); err != nil {
+					return fail(err)
+				}
+				// Only a later pause holds this attempt again,
+				// whatever the clock says.
+				skipPause = until
+				break
+			}
+			if step == 2 {
+				g.at, g.estimate = now, tokens
+				l.requests.meter.add(now, 1)
+				l.tokens.meter.add(now, float64(tokens))
+				l.count(waited)
+				l.mu.Unlock()
+				return g, nil
+			}
+			l.refresh(now)
+			var wait time.Duration
+			if step == 0 {
+				g.tokens, wait = l.tokens.take(now, float64(tokens))
+			} else {
+				g.requests, wait = l.requests.take(now, 1)
+			}
 			l.mu.Unlock()
-			if err := sleep(until.Sub(now)); err != nil {
+			if err := sleep(wait); err != nil {
 				return fail(err)
 			}
-			// Only a later pause holds this attempt again, whatever
-			// the clock says.
-			skipPause = until
-			continue
 		}
-		l.refresh(now)
-		var wait time.Duration
-		g.tokens, wait = l.tokens.take(now, float64(tokens))
-		l.mu.Unlock()
-		if err := sleep(wait); err != nil {
-			return fail(err)
-		}
-
-		l.mu.Lock()
-		now = l.clock.Now()
-		if paused(now) {
-			// Paused while waiting: give the tokens back and queue
-			// again after the pause.
-			l.giveBack(now, g)
-			g = grant{}
-			l.mu.Unlock()
-			continue
-		}
-		l.refresh(now)
-		g.requests, wait = l.requests.take(now, 1)
-		l.mu.Unlock()
-		if err := sleep(wait); err != nil {
-			return fail(err)
-		}
-
-		l.mu.Lock()
-		now = l.clock.Now()
-		if paused(now) {
-			l.giveBack(now, g)
-			g = grant{}
-			l.mu.Unlock()
-			continue
-		}
-		g.at, g.estimate = now, tokens
-		l.requests.meter.add(now, 1)
-		l.tokens.meter.add(now, float64(tokens))
-		l.count(waited)
-		l.mu.Unlock()
-		return g, nil
 	}
 }
 
