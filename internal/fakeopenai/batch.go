@@ -867,24 +867,9 @@ func (s *Server) answerLinesLocked(b *batch, lines []batchInput, now time.Time) 
 			s.paid[rep.key]++
 		}
 		if !s.opts.NoRecord {
-			s.batch.lines = append(s.batch.lines, BatchLine{
-				BatchID:  b.obj.ID,
-				CustomID: line.customID,
-				Recorded: Recorded{
-					Method:         http.MethodPost,
-					Path:           line.url,
-					Step:           in.parsed.Step,
-					Model:          in.req.Model,
-					Messages:       in.messages,
-					ResponseFormat: in.format,
-					ServiceTier:    in.req.ServiceTier,
-					Fences:         in.fences,
-					Body:           line.body,
-					Status:         status,
-					Arrived:        b.created,
-					Replied:        now,
-				},
-			})
+			rec := in.record(http.MethodPost, line.url, line.body, b.created)
+			rec.Status, rec.Replied = status, now
+			s.batch.lines = append(s.batch.lines, BatchLine{BatchID: b.obj.ID, CustomID: line.customID, Recorded: rec})
 		}
 	}
 	if out.Len() > 0 {

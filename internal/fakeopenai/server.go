@@ -442,19 +442,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	idx := len(s.reqs)
-	rec := Recorded{
-		Method:         r.Method,
-		Path:           r.URL.Path,
-		Step:           in.parsed.Step,
-		Model:          in.req.Model,
-		Messages:       in.messages,
-		ResponseFormat: in.format,
-		ServiceTier:    in.req.ServiceTier,
-		Fences:         in.fences,
-		Header:         r.Header.Clone(),
-		Body:           body,
-		Arrived:        adm.arrived,
-	}
+	rec := in.record(r.Method, r.URL.Path, body, adm.arrived)
+	rec.Header = r.Header.Clone()
 	if metered {
 		s.admitLocked(&adm, cost)
 		rec.Tokens, rec.Limited = adm.tokens, adm.limited

@@ -31,6 +31,23 @@ type requestMessage struct {
 	Content json.RawMessage `json:"content"`
 }
 
+// record is the record of a request as decoded in in, sent with method to
+// path with body, arrived at the given time.
+func (in *incoming) record(method, path string, body []byte, arrived time.Time) Recorded {
+	return Recorded{
+		Method:         method,
+		Path:           path,
+		Step:           in.parsed.Step,
+		Model:          in.req.Model,
+		Messages:       in.messages,
+		ResponseFormat: in.format,
+		ServiceTier:    in.req.ServiceTier,
+		Fences:         in.fences,
+		Body:           body,
+		Arrived:        arrived,
+	}
+}
+
 // incoming is a decoded request.
 type incoming struct {
 	req      chatRequest
