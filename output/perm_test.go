@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tarjama/tarjama/internal/testfs"
 	"github.com/tarjama/tarjama/jobs"
 )
 
@@ -43,7 +44,7 @@ func TestPermIgnoresProcessUmask(t *testing.T) {
 			if err := WriteRunRecord(dir, jobs.Summary{}.Record(), tt.perm); err != nil {
 				t.Fatal(err)
 			}
-			wantModes(t, map[string]os.FileMode{
+			testfs.WantModes(t, map[string]os.FileMode{
 				filepath.Join(root, "a"):            tt.wantDir,
 				dir:                                 tt.wantDir,
 				filepath.Join(dir, "results.csv"):   tt.want,
@@ -57,7 +58,7 @@ func TestPermIgnoresProcessUmask(t *testing.T) {
 			if err := WriteRunRecord(dir, jobs.Summary{}.Record(), tt.perm); err != nil {
 				t.Fatal(err)
 			}
-			wantModes(t, map[string]os.FileMode{dir: 0o751})
+			testfs.WantModes(t, map[string]os.FileMode{dir: 0o751})
 		})
 	}
 }
@@ -72,19 +73,5 @@ func TestMkdirAllRefusesAFile(t *testing.T) {
 	}
 	if err := WriteRunRecord(file, jobs.Summary{}.Record(), Perm{}); err == nil {
 		t.Errorf("WriteRunRecord into a file: nil error")
-	}
-}
-
-func wantModes(t *testing.T, want map[string]os.FileMode) {
-	t.Helper()
-	for path, mode := range want {
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Error(err)
-			continue
-		}
-		if got := fi.Mode().Perm(); got != mode {
-			t.Errorf("mode of %s=%v, want %v", path, got, mode)
-		}
 	}
 }

@@ -10,22 +10,8 @@ import (
 	"testing"
 
 	"github.com/tarjama/tarjama/internal/fakeopenai"
+	"github.com/tarjama/tarjama/internal/testfs"
 )
-
-// wantModes checks the modes of the paths in want (Unix modes only).
-func wantModes(t *testing.T, want map[string]os.FileMode) {
-	t.Helper()
-	for path, mode := range want {
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Error(err)
-			continue
-		}
-		if got := fi.Mode().Perm(); got != mode {
-			t.Errorf("mode of %s is %v, want %v", path, got, mode)
-		}
-	}
-}
 
 // TestUmask checks the modes of what run creates: private by default,
 // --umask otherwise, for the outputs, run.json, the state file and the
@@ -64,7 +50,7 @@ func TestUmask(t *testing.T) {
 			for _, name := range []string{"results.csv", "results.json", "results.jsonl", "run.json"} {
 				want[filepath.Join(out, name)] = tt.file
 			}
-			wantModes(t, want)
+			testfs.WantModes(t, want)
 			// No temporary file is left, whatever its mode was.
 			entries, _ := os.ReadDir(out)
 			for _, e := range entries {
@@ -107,7 +93,7 @@ func TestUmaskBatchExport(t *testing.T) {
 			for _, f := range exported {
 				want[f] = tt.file
 			}
-			wantModes(t, want)
+			testfs.WantModes(t, want)
 		})
 	}
 }
@@ -158,7 +144,7 @@ func TestUmaskInConfigFile(t *testing.T) {
 			t.Errorf("%q: stderr lacks the reason:\n%s", tt.yaml, res.stderr)
 		}
 		if tt.code == 0 && runtime.GOOS != "windows" {
-			wantModes(t, map[string]os.FileMode{out: 0o755, filepath.Join(out, "results.csv"): 0o644})
+			testfs.WantModes(t, map[string]os.FileMode{out: 0o755, filepath.Join(out, "results.csv"): 0o644})
 		}
 	}
 }

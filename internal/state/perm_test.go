@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tarjama/tarjama/internal/testfs"
 	"github.com/tarjama/tarjama/jobs"
 )
 
@@ -37,7 +38,7 @@ func TestPermOptions(t *testing.T) {
 			if err := s.PutReply(context.Background(), "k", request(jobs.StepTranslate, "m"), reply("x")); err != nil {
 				t.Fatal(err)
 			}
-			wantModes(t, map[string]os.FileMode{
+			testfs.WantModes(t, map[string]os.FileMode{
 				filepath.Join(root, "new"): tt.wantDir,
 				parent:                     tt.wantDir,
 				path:                       tt.want,
@@ -49,21 +50,7 @@ func TestPermOptions(t *testing.T) {
 			// Reopened with other modes, the files keep theirs.
 			s = openStore(t, path, Options{Perm: 0o640, DirPerm: 0o750})
 			closeStore(t, s)
-			wantModes(t, map[string]os.FileMode{parent: tt.wantDir, path: tt.want, path + ".lock": tt.want})
+			testfs.WantModes(t, map[string]os.FileMode{parent: tt.wantDir, path: tt.want, path + ".lock": tt.want})
 		})
-	}
-}
-
-func wantModes(t *testing.T, want map[string]os.FileMode) {
-	t.Helper()
-	for path, mode := range want {
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Error(err)
-			continue
-		}
-		if got := fi.Mode().Perm(); got != mode {
-			t.Errorf("mode of %s=%v, want %v", path, got, mode)
-		}
 	}
 }
