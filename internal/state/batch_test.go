@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -858,34 +857,9 @@ func TestConcurrentBatchUse(t *testing.T) {
 // in it.
 func makeV2File(t *testing.T, path string) {
 	t.Helper()
-	ctx := context.Background()
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	db := rawDB(t, path)
-	db.SetMaxOpenConns(1)
-	if _, err := db.ExecContext(ctx, `PRAGMA journal_mode = WAL`); err != nil {
-		t.Fatal(err)
-	}
-	old := &Store{path: path, log: slog.New(slog.DiscardHandler), db: db}
-	if err := old.migrate(ctx, migrations[:2], 2); err != nil {
-		t.Fatalf("migrate to version 2: %v", err)
-	}
-	for _, q := range []string{
-		`INSERT INTO replies (key, step, model, content, finish_reason, reply_model, prompt_tokens, completion_tokens, created_at)
-			VALUES ('k', 'translate', 'm', 'an old reply', 'stop', 'gpt-test-2024', 120, 80, '2024-01-01T00:00:00Z')`,
-		`INSERT INTO rows (input_sha256, prompt_version, id, status, error, updated_at)
-			VALUES ('h-old', 'v', '1', 'ok', '', '2024-01-01T00:00:00Z')`,
+	makeOldFile(t, path, 2, append(oldReplyAndRow,
 		`INSERT INTO originals (input_sha256, id, title, body, removed, created_at)
-			VALUES ('h-old', '1', 'عنوان', 'نص المقال', 3, '2024-01-01T00:00:00Z')`,
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+			VALUES ('h-old', '1', 'عنوان', 'نص المقال', 3, '2024-01-01T00:00:00Z')`)...)
 }
 
 // TestMigrateFromV2 opens a file of schema version 2: Open brings it to

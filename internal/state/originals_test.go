@@ -196,10 +196,10 @@ func TestConcurrentPutOriginal(t *testing.T) {
 	}
 }
 
-// makeV1File writes at path a state file of schema version 1, as the
-// tarjama before originals made it: the same Open steps (journal mode,
-// version 1 migration), with one reply and one row in it.
-func makeV1File(t *testing.T, path string) {
+// makeOldFile writes at path a state file of an earlier schema version,
+// made by the same Open steps as then (journal mode, the migrations up to
+// that version), with the rows that inserts add.
+func makeOldFile(t *testing.T, path string, version int, inserts ...string) {
 	t.Helper()
 	ctx := context.Background()
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
@@ -211,15 +211,10 @@ func makeV1File(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	old := &Store{path: path, log: slog.New(slog.DiscardHandler), db: db}
-	if err := old.migrate(ctx, migrations[:1], 1); err != nil {
-		t.Fatalf("migrate to version 1: %v", err)
+	if err := old.migrate(ctx, migrations[:version], version); err != nil {
+		t.Fatalf("migrate to version %d: %v", version, err)
 	}
-	for _, q := range []string{
-		`INSERT INTO replies (key, step, model, content, finish_reason, reply_model, prompt_tokens, completion_tokens, created_at)
-			VALUES ('k', 'translate', 'm', 'an old reply', 'stop', 'gpt-test-2024', 120, 80, '2024-01-01T00:00:00Z')`,
-		`INSERT INTO rows (input_sha256, prompt_version, id, status, error, updated_at)
-			VALUES ('h-old', 'v', '1', 'ok', '', '2024-01-01T00:00:00Z')`,
-	} {
+	for _, q := range inserts {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
@@ -227,6 +222,21 @@ func makeV1File(t *testing.T, path string) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// oldReplyAndRow are a reply and a row as every schema version holds them.
+var oldReplyAndRow = []string{
+	`INSERT INTO replies (key, step, model, content, finish_reason, reply_model, prompt_tokens, completion_tokens, created_at)
+		VALUES ('k', 'translate', 'm', 'an old reply', 'stop', 'gpt-test-2024', 120, 80, '2024-01-01T00:00:00Z')`,
+	`INSERT INTO rows (input_sha256, prompt_version, id, status, error, updated_at)
+		VALUES ('h-old', 'v', '1', 'ok', '', '2024-01-01T00:00:00Z')`,
+}
+
+// makeV1File writes at path a state file of schema version 1, as the
+// tarjama before originals made it, with one reply and one row in it.
+func makeV1File(t *testing.T, path string) {
+	t.Helper()
+	makeOldFile(t, path, 1, oldReplyAndRow...)
 }
 
 // TestMigrateFromV1 opens a file of schema version 1: Open brings it to
