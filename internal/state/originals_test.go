@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -130,34 +129,15 @@ func TestConcurrentPutOriginal(t *testing.T) {
 			Removed:     w,
 		}
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, workers*each*3)
-	for w := range workers {
-		wg.Go(func() {
-			for i := range each {
-				own, shared := fmt.Sprintf("own-%d-%d", w, i), fmt.Sprintf("shared-%d", i)
-				for _, o := range []jobs.Original{orig(w, own), orig(w, shared)} {
-					if err := s.PutOriginal(ctx, o); err != nil {
-						errs <- err
-					}
-				}
-				row := jobs.RowRecord{InputSHA256: own, PromptVersion: "v", ID: own, Status: jobs.StatusOK}
-				if err := s.PutRow(ctx, row); err != nil {
-					errs <- err
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("Put: %v", err)
-	}
-	puts, commits := int64(workers*each*3), s.commits.Load()
-	if commits > puts {
-		t.Errorf("%d commits for %d puts", commits, puts)
-	}
-	t.Logf("%d puts in %d commits", puts, commits)
+	putConcurrently(t, s, workers, each, func(w, i int) []error {
+		own, shared := fmt.Sprintf("own-%d-%d", w, i), fmt.Sprintf("shared-%d", i)
+		row := jobs.RowRecord{InputSHA256: own, PromptVersion: "v", ID: own, Status: jobs.StatusOK}
+		return []error{
+			s.PutOriginal(ctx, orig(w, own)),
+			s.PutOriginal(ctx, orig(w, shared)),
+			s.PutRow(ctx, row),
+		}
+	})
 	closeStore(t, s)
 
 	s = openStore(t, path, Options{})

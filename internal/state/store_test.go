@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -216,37 +217,54 @@ func TestRowRoundTrip(t *testing.T) {
 	}
 }
 
-func TestConcurrentPuts(t *testing.T) {
-	ctx := context.Background()
-	path := newPath(t)
-	s := openStore(t, path, Options{})
-	const workers, each = 32, 20
-	var wg sync.WaitGroup
-	errs := make(chan error, workers*each*2)
+// putConcurrently runs put(w, i) for i below each in each of workers
+// goroutines, fails the test on every error it returns, and checks that
+// the puts shared commits: never more commits than puts.
+func putConcurrently(t *testing.T, s *Store, workers, each int, put func(w, i int) []error) {
+	t.Helper()
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		puts atomic.Int64
+	)
 	for w := range workers {
 		wg.Go(func() {
 			for i := range each {
-				key := fmt.Sprintf("w%d-%d", w, i)
-				if err := s.PutReply(ctx, key, request(jobs.StepTranslate, "m"), reply("content "+key)); err != nil {
-					errs <- err
-				}
-				row := jobs.RowRecord{InputSHA256: key, PromptVersion: "v", ID: key, Status: jobs.StatusOK}
-				if err := s.PutRow(ctx, row); err != nil {
-					errs <- err
+				for _, err := range put(w, i) {
+					puts.Add(1)
+					if err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+					}
 				}
 			}
 		})
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range errs {
 		t.Errorf("Put: %v", err)
 	}
-	puts, commits := int64(workers*each*2), s.commits.Load()
-	if commits > puts {
-		t.Errorf("%d commits for %d puts", commits, puts)
+	if commits := s.commits.Load(); commits > puts.Load() {
+		t.Errorf("%d commits for %d puts", commits, puts.Load())
 	}
-	t.Logf("%d puts in %d commits", puts, commits)
+	t.Logf("%d puts in %d commits", puts.Load(), s.commits.Load())
+}
+
+func TestConcurrentPuts(t *testing.T) {
+	ctx := context.Background()
+	path := newPath(t)
+	s := openStore(t, path, Options{})
+	const workers, each = 32, 20
+	putConcurrently(t, s, workers, each, func(w, i int) []error {
+		key := fmt.Sprintf("w%d-%d", w, i)
+		row := jobs.RowRecord{InputSHA256: key, PromptVersion: "v", ID: key, Status: jobs.StatusOK}
+		return []error{
+			s.PutReply(ctx, key, request(jobs.StepTranslate, "m"), reply("content "+key)),
+			s.PutRow(ctx, row),
+		}
+	})
 	closeStore(t, s)
 
 	s = openStore(t, path, Options{})
