@@ -2,7 +2,6 @@ package cleanup
 
 import (
 	"encoding/csv"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,9 +12,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/tarjama/tarjama/internal/testfs"
+)
 
 // fixture is one article of the repository's test data.
 type fixture struct {
@@ -80,26 +79,6 @@ func fixtureByID(tb testing.TB, id string) fixture {
 	}
 	tb.Fatalf("no fixture %q", id)
 	return fixture{}
-}
-
-// checkGolden compares got with testdata/name, or rewrites the file with
-// -update.
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
-	}
 }
 
 // TestGoldenSeed cleans the seed article's body: the repeated lead
@@ -240,4 +219,11 @@ func TestFixtureReport(t *testing.T) {
 	if s := sum[RuleSpaces]; s.removed != 105 || s.articles != 35 {
 		t.Errorf("spaces: got %+v, want 105 runes removed from 35 articles", *s)
 	}
+}
+
+// checkGolden compares got with testdata/name, or rewrites the file with
+// -update.
+func checkGolden(t *testing.T, name string, got string) {
+	t.Helper()
+	testfs.Golden(t, filepath.Join("testdata", name), []byte(got))
 }

@@ -2,38 +2,16 @@ package jobs
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tarjama/tarjama/internal/testfs"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// checkGolden compares got with testdata/name, or rewrites the file with
-// -update.
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
-	}
-}
 
 // TestRunListsFailedRows fails rows 3, 6, 9, ... of 75 and checks that the
 // summary lists the first MaxFailedRows in input order and counts the rest.
@@ -280,4 +258,11 @@ func TestRunRecordsWhyItStopped(t *testing.T) {
 	if !cmp.Equal(rows, []int{2, 3}) {
 		t.Errorf("failed rows %v, want [2 3]", rows)
 	}
+}
+
+// checkGolden compares got with testdata/name, or rewrites the file with
+// -update.
+func checkGolden(t *testing.T, name string, got string) {
+	t.Helper()
+	testfs.Golden(t, filepath.Join("testdata", name), []byte(got))
 }

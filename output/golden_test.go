@@ -2,37 +2,13 @@ package output
 
 import (
 	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
+	"github.com/tarjama/tarjama/internal/testfs"
 	"github.com/tarjama/tarjama/jobs"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// checkGolden compares got with testdata/name, or rewrites the file with
-// -update.
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
-	}
-}
 
 // writeAll writes rows with enc and closes it.
 func writeAll(t testing.TB, enc encoder, rows []jobs.Result) {
@@ -71,7 +47,7 @@ func TestGolden(t *testing.T) {
 // TestGoldenFiles checks that Open, Write and Close produce the golden
 // files.
 func TestGoldenFiles(t *testing.T) {
-	if *update {
+	if testfs.Updating() {
 		t.Skip("golden files are written by TestGolden")
 	}
 	rows := fixtureRows(t)
@@ -98,4 +74,11 @@ func TestGoldenFiles(t *testing.T) {
 			checkGolden(t, golden, got)
 		}
 	}
+}
+
+// checkGolden compares got with testdata/name, or rewrites the file with
+// -update.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	testfs.Golden(t, filepath.Join("testdata", name), got)
 }

@@ -3,7 +3,6 @@ package prompts_test
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,10 +14,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/tarjama/tarjama/internal/testfs"
 	"github.com/tarjama/tarjama/prompts"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // articleTitleEN and articleTranslation are an English translation of the
 // test article, the input of the key points template.
@@ -106,20 +104,7 @@ func TestGolden(t *testing.T) {
 			if msgs[0].Role != "system" || msgs[1].Role != "user" {
 				t.Errorf("roles=%q,%q, want system,user", msgs[0].Role, msgs[1].Role)
 			}
-			got := formatMessages(msgs)
-			path := filepath.Join("testdata", tt.name+".golden")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./prompts/ -update to create it)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
-			}
+			testfs.Golden(t, filepath.Join("testdata", tt.name+".golden"), []byte(formatMessages(msgs)))
 		})
 	}
 }
